@@ -1,0 +1,26 @@
+"""The `sensorfleet` command line. Each command group lives beside the code it drives."""
+
+from __future__ import annotations
+
+import typer
+
+from ingest import __version__
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="sensorfleet: every sensor reading, stored.")
+
+
+@app.command()
+def version() -> None:
+    """Print the sensorfleet version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def demo() -> None:
+    """Embedded broker and store, virtual boards, API and dashboard, all on this machine."""
+    typer.echo("sensorfleet demo: not built yet", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    app()

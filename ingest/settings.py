@@ -1,0 +1,81 @@
+"""Typed settings from `SENSORFLEET_*` environment variables, an optional TOML file and CLI flags.
+
+Built by `load_settings()`, never at import time, so tests and commands choose their own.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.errors import ConfigError
+
+TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENSORFLEET_", extra="forbid", frozen=True)
+
+    mqtt_url: str | None = Field(None, description="mqtt://user:pass@host:1883; none → embedded broker")
+    influx_url: str | None = Field(None, description="http://host:8086; none → SQLite under data_dir")
+    influx_db: str = "sensorfleet"
+    influx_api: Literal["v1", "v2"] = "v1"
+    influx_token: str | None = None
+    influx_org: str | None = None
+    measurement: str = "telemetry"
+    topic_prefix: str = Field("sf", pattern=TOPIC_PREFIX_PATTERN)
+    data_dir: Path = Path("./sensorfleet-data")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    client_id: str = Field("sensorfleet-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        return v
+
+    @field_validator("influx_url")
+    @classmethod
+    def _http_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from, lowest to highest precedence: defaults, TOML file, environment, `overrides`.
+
+    `overrides` with value None are ignored, so CLI flags that were not given leave the rest alone.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(config_file.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read config file {config_file}: {e}") from e
+    env_only = _from_env()
+    values.update(env_only)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from e
+
+
+def _from_env() -> dict[str, Any]:
+    try:
+        return Settings().model_dump(exclude_unset=True)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from e
+
+
+def _describe(e: ValidationError) -> str:
+    problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+    return "invalid settings: " + "; ".join(problems)

