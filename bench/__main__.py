@@ -1,0 +1,51 @@
+"""Runs the benchmarks: `python -m bench` for all, `python -m bench NAME ...` for some."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
+
+
+def show(name: str, rows: list[dict[str, object]], console: Console) -> None:
+    table = Table(title=name)
+    for column in rows[0] if rows else []:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+def main(names: list[str]) -> int:
+    console = Console()
+    unknown = set(names) - set(available())
+    if unknown:
+        console.print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; available: {', '.join(available())}")
+        return 2
+    RESULTS.mkdir(exist_ok=True)
+    for name in names or available():
+        module = importlib.import_module(f"bench.{name}")
+        started = time.time()
+        rows = module.run()
+        show(name, rows, console)
+        meta = {"machine": platform.machine(), "python": platform.python_version(), "started": started}
+        (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent / "tests"))  # benchmarks reuse the tests' real-service fixtures
+    sys.exit(main(sys.argv[1:]))
