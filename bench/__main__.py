@@ -33,7 +33,9 @@ def main(names: list[str]) -> int:
     console = Console()
     unknown = set(names) - set(available())
     if unknown:
-        console.print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; available: {', '.join(available())}")
+        console.print(
+            f"unknown benchmark(s): {', '.join(sorted(unknown))}; available: {', '.join(available())}"
+        )
         return 2
     RESULTS.mkdir(exist_ok=True)
     for name in names or available():

@@ -6,7 +6,9 @@ import typer
 
 from ingest import __version__
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="sensorfleet: every sensor reading, stored.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="sensorfleet: every sensor reading, stored."
+)
 
 
 @app.command()

@@ -1,13 +1,13 @@
 """The exceptions sensorfleet raises, in one tree:
 
-    SensorfleetError
-    ├── ConfigError            settings or a config file that cannot be used
-    ├── PayloadError           a message that can never be stored (dead-lettered, never retried)
-    ├── StoreError             the time-series store failed
-    │   ├── TransientStoreError    may succeed later (5xx, 429, timeouts, refused): retry, spool
-    │   └── PermanentStoreError    will never succeed as sent (4xx other than 413/429)
-    ├── SpoolFullError         the on-disk spool is at its limit: stop acknowledging
-    └── DeviceError            talking to a board (provisioning, deploy, virtual boards) failed
+SensorfleetError
+├── ConfigError            settings or a config file that cannot be used
+├── PayloadError           a message that can never be stored (dead-lettered, never retried)
+├── StoreError             the time-series store failed
+│   ├── TransientStoreError    may succeed later (5xx, 429, timeouts, refused): retry, spool
+│   └── PermanentStoreError    will never succeed as sent (4xx other than 413/429)
+├── SpoolFullError         the on-disk spool is at its limit: stop acknowledging
+└── DeviceError            talking to a board (provisioning, deploy, virtual boards) failed
 """
 
 

@@ -50,7 +50,9 @@ class Recorder:
         else:
             wait_until(self.client.is_connected, 10, "recorder connection")
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object
+    ) -> None:
         for topic in self.topics:
             client.subscribe(topic, qos=1)
 

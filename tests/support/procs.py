@@ -50,7 +50,9 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 class Process:
     """One child process with its output in a log file; stopped by its own pid only."""
 
-    def __init__(self, argv: Sequence[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self, argv: Sequence[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    ):
         self.argv = list(argv)
         self.log = log
         self.cwd = cwd
