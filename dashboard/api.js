@@ -1,0 +1,112 @@
+// Talks to the sensorfleet HTTP API with the bearer token; the only module that knows URLs and shapes.
+
+export class AuthError extends Error {}
+export class NetworkError extends Error {}
+
+const TOKEN_KEY = "sensorfleet.token";
+
+export const token = {
+  get: () => localStorage.getItem(TOKEN_KEY),
+  set: (value) => localStorage.setItem(TOKEN_KEY, value),
+  clear: () => localStorage.removeItem(TOKEN_KEY),
+};
+
+async function request(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      ...options,
+      headers: { Authorization: `Bearer ${token.get() || ""}`, ...(options.headers || {}) },
+    });
+  } catch (err) {
+    throw new NetworkError(`The server is unreachable (${err.message}).`);
+  }
+  if (response.status === 401) throw new AuthError("This token was not accepted.");
+  if (response.status === 403) throw new AuthError("This token lacks the scope for that.");
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const body = await response.json();
+      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? body);
+    } catch (_) { /* not JSON: keep the status text */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response;
+}
+
+const json = async (path, options) => (await request(path, options)).json();
+
+export const listDevices = async () => {
+  const body = await json("/api/v1/devices");
+  return Array.isArray(body) ? body : body.devices;
+};
+
+export const getDevice = (id) => json(`/api/v1/devices/${encodeURIComponent(id)}`);
+
+export function getSeries(id, metric, { start, end, maxPoints, agg = "mean" }) {
+  const q = new URLSearchParams({ metric, start, agg, max_points: String(maxPoints) });
+  if (end) q.set("end", end);
+  return json(`/api/v1/devices/${encodeURIComponent(id)}/series?${q}`);
+}
+
+export async function sendCommand(id, op, args, waitSeconds = 10) {
+  return json(`/api/v1/devices/${encodeURIComponent(id)}/commands?wait=${waitSeconds}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ op, args }),
+  });
+}
+
+export async function downloadCsv(id, { start, end }) {
+  const q = new URLSearchParams({ start });
+  if (end) q.set("end", end);
+  const blob = await (await request(`/api/v1/devices/${encodeURIComponent(id)}/export.csv?${q}`)).blob();
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `${id}.csv`;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+// Server-Sent Events read through fetch, because EventSource cannot send an Authorization header.
+// Calls onEvent(type, data) for each event; reconnects with backoff until the signal aborts.
+export async function stream(onEvent, { device, signal, onState }) {
+  let delay = 1000;
+  while (!signal.aborted) {
+    try {
+      const q = device ? `?device=${encodeURIComponent(device)}` : "";
+      const response = await request(`/api/v1/stream${q}`, { signal, headers: { Accept: "text/event-stream" } });
+      onState?.(true);
+      delay = 1000;
+      await readEvents(response.body, onEvent);
+    } catch (err) {
+      if (signal.aborted) return;
+      if (err instanceof AuthError) throw err;
+    }
+    onState?.(false);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 15000);
+  }
+}
+
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let type = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) type = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+      }
+      if (data.length) onEvent(type, JSON.parse(data.join("\n")));
+    }
+  }
+}

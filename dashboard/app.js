@@ -1,0 +1,87 @@
+// Entry point: login, theme, routing between the fleet and device views, and error banners.
+
+import * as api from "./api.js";
+import { DeviceView } from "./device.js";
+import { FleetView } from "./fleet.js";
+
+const view = document.getElementById("view");
+const banner = document.getElementById("banner");
+const counts = document.getElementById("counts");
+const logout = document.getElementById("logout");
+let current = null;
+
+function showBanner(message) {
+  banner.textContent = message;
+  banner.hidden = !message;
+}
+
+function showCounts({ total, online, offline }) {
+  counts.innerHTML = `<span>${total} devices</span><span class="online-count">${online} online</span><span class="offline-count">${offline} offline</span>`;
+}
+
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  localStorage.setItem("sensorfleet.theme", theme);
+}
+
+function showLogin(message) {
+  current?.unmount();
+  current = null;
+  counts.replaceChildren();
+  logout.hidden = true;
+  view.replaceChildren(document.getElementById("login-tpl").content.cloneNode(true));
+  const error = view.querySelector("#login-error");
+  if (message) {
+    error.textContent = message;
+    error.hidden = false;
+  }
+  view.querySelector("#login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    api.token.set(view.querySelector("#token-input").value.trim());
+    route();
+  });
+  view.querySelector("#token-input").focus();
+}
+
+async function route() {
+  if (!api.token.get()) return showLogin();
+  current?.unmount();
+  logout.hidden = false;
+  const match = location.hash.match(/^#\/device\/(.+)$/);
+  current = match ? new DeviceView(view, decodeURIComponent(match[1])) : new FleetView(view, { onCounts: showCounts });
+  view.innerHTML = '<p class="muted">Loading…</p>';
+  try {
+    await current.mount();
+    showBanner("");
+  } catch (err) {
+    if (err instanceof api.AuthError) {
+      api.token.clear();
+      return showLogin(err.message);
+    }
+    view.innerHTML = `<div class="card"><h1>Could not load this page</h1><p class="error"></p><button type="button" id="retry">Try again</button></div>`;
+    view.querySelector(".error").textContent = err.message;
+    view.querySelector("#retry").addEventListener("click", route);
+    showBanner(err instanceof api.NetworkError ? err.message : "");
+  }
+}
+
+// `/#token=…` signs in straight away (the demo prints such a link) and leaves the token out of the URL.
+const fromLink = location.hash.match(/^#token=([^&]+)/);
+if (fromLink) {
+  api.token.set(decodeURIComponent(fromLink[1]));
+  history.replaceState(null, "", `${location.pathname}#/`);
+}
+
+applyTheme(localStorage.getItem("sensorfleet.theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+document.getElementById("theme").addEventListener("click", () => {
+  applyTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+  route();
+});
+logout.addEventListener("click", () => {
+  api.token.clear();
+  showLogin();
+});
+window.addEventListener("hashchange", route);
+window.addEventListener("offline", () => showBanner("This browser is offline."));
+window.addEventListener("online", () => showBanner(""));
+route();

@@ -1,0 +1,69 @@
+// uPlot charts: a time-series chart per metric and a small sparkline. uPlot is loaded by index.html.
+
+import { unitOf } from "./format.js";
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+// uPlot wants columns [[x...], [y...]] with x in seconds.
+const columns = (points) => [points.map((p) => p[0] / 1000), points.map((p) => p[1])];
+
+export function sparkline(el, points) {
+  const width = el.clientWidth || 160;
+  return new uPlot(
+    {
+      width, height: 36, cursor: { show: false }, legend: { show: false }, select: { show: false },
+      axes: [{ show: false }, { show: false }],
+      scales: { x: { time: true } },
+      series: [{}, { stroke: css("--accent"), width: 1.5, points: { show: false } }],
+    },
+    columns(points),
+    el,
+  );
+}
+
+export class TimeChart {
+  constructor(el, metric, points, { onZoom } = {}) {
+    this.el = el;
+    this.data = columns(points);
+    const unit = unitOf(metric);
+    this.plot = new uPlot(
+      {
+        width: el.clientWidth || 600,
+        height: 220,
+        scales: { x: { time: true } },
+        axes: [
+          { stroke: css("--fg-muted"), grid: { stroke: css("--grid") } },
+          { stroke: css("--fg-muted"), grid: { stroke: css("--grid") }, size: 56,
+            values: (u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit ? ` ${unit}` : ""}`) },
+        ],
+        series: [
+          {},
+          { label: metric, stroke: css("--accent"), width: 2, fill: css("--accent-fill"), points: { show: points.length < 60 } },
+        ],
+        hooks: onZoom ? { setSelect: [(u) => u.select.width > 0 && onZoom(u)] } : {},
+      },
+      this.data,
+      el,
+    );
+  }
+
+  get pointCount() {
+    return this.data[0].length;
+  }
+
+  append(tsMs, value) {
+    const x = tsMs / 1000;
+    const xs = this.data[0];
+    if (xs.length && x <= xs[xs.length - 1]) return;
+    this.data = [[...xs, x], [...this.data[1], value]];
+    this.plot.setData(this.data);
+  }
+
+  resize() {
+    this.plot.setSize({ width: this.el.clientWidth, height: 220 });
+  }
+
+  destroy() {
+    this.plot.destroy();
+  }
+}

@@ -1,0 +1,218 @@
+// The device view: a chart per metric over a chosen range, live, with commands and CSV export.
+
+import * as api from "./api.js";
+import { TimeChart } from "./charts.js";
+import { ago, escapeHtml, formatValue, toMs } from "./format.js";
+import { normalise } from "./fleet.js";
+
+export const RANGES = { "15m": "15 min", "1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 days", "30d": "30 days" };
+
+// A chart never asks for more points than it has pixels to draw them on.
+const pointsFor = (el) => Math.max(50, Math.min(2000, Math.floor(el.clientWidth || 600)));
+
+const toLocalInput = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+
+export class DeviceView {
+  constructor(root, id) {
+    this.root = root;
+    this.id = id;
+    this.charts = new Map();
+    this.range = { start: `-${localStorage.getItem("sensorfleet.range") || "1h"}`, end: null };
+    this.history = [];
+    this.abort = new AbortController();
+  }
+
+  async mount() {
+    const device = normalise(await api.getDevice(this.id));
+    this.device = device;
+    const rangeButtons = Object.entries(RANGES)
+      .map(([key, label]) => `<button type="button" data-range="${key}" aria-pressed="${this.range.start === `-${key}`}">${label}</button>`)
+      .join("");
+    this.root.innerHTML = `
+      <nav class="crumbs"><a href="#/">Fleet</a> / <strong>${escapeHtml(this.id)}</strong></nav>
+      <section class="card summary" id="summary"></section>
+      <section class="toolbar range" aria-label="Time range">
+        <div class="buttons">${rangeButtons}</div>
+        <form id="custom" class="custom">
+          <input type="datetime-local" name="start" aria-label="From" required>
+          <input type="datetime-local" name="end" aria-label="To">
+          <button type="submit">Show</button>
+        </form>
+        <button type="button" id="csv">Download CSV</button>
+      </section>
+      <p id="window" class="muted"></p>
+      <section id="charts" class="charts"></section>
+      <section class="two">
+        <div class="card">
+          <h2>Commands</h2>
+          <div class="commands">
+            <button type="button" data-op="ping">Ping</button>
+            <form id="set-interval" class="inline">
+              <input type="number" name="interval" min="0.05" step="any" placeholder="interval s" aria-label="Sampling interval in seconds" required>
+              <button type="submit">Set interval</button>
+            </form>
+            <button type="button" data-op="flush">Flush</button>
+            <button type="button" data-op="reboot" class="danger">Reboot</button>
+          </div>
+          <ol id="results" class="results" aria-live="polite"></ol>
+        </div>
+        <div class="card">
+          <h2>Status history</h2>
+          <ol id="history" class="history"></ol>
+        </div>
+      </section>`;
+    this.renderSummary();
+    this.pushHistory({ online: device.online, at: device.lastSeen });
+    this.root.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => this.pick(b.dataset.range)));
+    this.root.querySelector("#custom").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const form = new FormData(e.target);
+      const start = new Date(form.get("start")).toISOString();
+      const end = form.get("end") ? new Date(form.get("end")).toISOString() : null;
+      this.setRange({ start, end });
+    });
+    this.root.querySelector("#csv").addEventListener("click", () =>
+      api.downloadCsv(this.id, this.range).catch((err) => this.showResult("export", { ok: false, error: err.message })));
+    this.root.querySelectorAll("[data-op]").forEach((b) => b.addEventListener("click", () => this.command(b.dataset.op, {})));
+    this.root.querySelector("#set-interval").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.command("set", { interval_s: Number(new FormData(e.target).get("interval")) });
+    });
+    this.onResize = () => this.charts.forEach((c) => c.resize());
+    window.addEventListener("resize", this.onResize);
+    await this.load();
+    api.stream((type, data) => this.onEvent(type, data), { device: this.id, signal: this.abort.signal }).catch(() => {});
+    this.timer = setInterval(() => this.renderSummary(), 1000);
+  }
+
+  unmount() {
+    this.abort.abort();
+    clearInterval(this.timer);
+    window.removeEventListener("resize", this.onResize);
+    this.charts.forEach((c) => c.destroy());
+  }
+
+  pick(key) {
+    localStorage.setItem("sensorfleet.range", key);
+    this.setRange({ start: `-${key}`, end: null });
+  }
+
+  setRange(range) {
+    this.range = range;
+    this.root.querySelectorAll("[data-range]").forEach((b) => b.setAttribute("aria-pressed", String(range.start === `-${b.dataset.range}`)));
+    return this.load();
+  }
+
+  async load() {
+    const holder = this.root.querySelector("#charts");
+    this.charts.forEach((c) => c.destroy());
+    this.charts.clear();
+    holder.replaceChildren();
+    const metrics = Object.keys(this.device.values);
+    if (!metrics.length) {
+      holder.innerHTML = '<p class="muted">No readings from this device yet.</p>';
+      return;
+    }
+    const windows = [];
+    for (const metric of metrics) {
+      const box = document.createElement("figure");
+      box.className = "card chart";
+      box.dataset.metric = metric;
+      box.innerHTML = `<figcaption>${escapeHtml(metric)} <span class="muted"></span></figcaption><div class="plot"></div>`;
+      holder.append(box);
+      const plot = box.querySelector(".plot");
+      const series = await api.getSeries(this.id, metric, { ...this.range, maxPoints: pointsFor(plot) });
+      box.querySelector("figcaption .muted").textContent =
+        `${series.points.length} points${series.truncated ? " (truncated)" : ""}`;
+      box.dataset.points = String(series.points.length);
+      windows.push(series.every_ms);
+      this.charts.set(metric, new TimeChart(plot, metric, series.points, {
+        onZoom: (u) => {
+          const from = u.posToVal(u.select.left, "x") * 1000;
+          const to = u.posToVal(u.select.left + u.select.width, "x") * 1000;
+          const form = this.root.querySelector("#custom");
+          form.start.value = toLocalInput(from);
+          form.end.value = toLocalInput(to);
+          this.setRange({ start: new Date(from).toISOString(), end: new Date(to).toISOString() });
+        },
+      }));
+    }
+    const every = Math.max(...windows.map((w) => w || 0));
+    this.root.querySelector("#window").textContent = every
+      ? `Each point is the mean of ${every >= 60000 ? `${Math.round(every / 60000)} min` : `${Math.round(every / 1000)} s`}. Drag across a chart to zoom in.`
+      : "Raw readings. Drag across a chart to zoom in.";
+  }
+
+  onEvent(type, data) {
+    if (data.device !== this.id) return;
+    if (type === "reading") {
+      const ts = toMs(data.ts) || Date.now();
+      Object.assign(this.device.values, data.values || {});
+      this.device.lastSeen = ts;
+      this.device.online = true;
+      // Live points only extend a range that ends now; a fixed window in the past stays as it is.
+      if (!this.range.end) {
+        for (const [metric, value] of Object.entries(data.values || {})) this.charts.get(metric)?.append(ts, value);
+      }
+    } else if (type === "status") {
+      if (Boolean(data.online) !== this.device.online) this.pushHistory({ online: Boolean(data.online), at: Date.now() });
+      this.device.online = Boolean(data.online);
+      for (const key of ["fw", "rssi", "outbox", "dropped"]) if (key in data) this.device[key] = data[key];
+    } else if (type === "result") {
+      this.showResult(data.op || "command", data);
+    }
+    this.renderSummary();
+  }
+
+  pushHistory(entry) {
+    this.history.unshift(entry);
+    this.root.querySelector("#history").innerHTML = this.history
+      .slice(0, 50)
+      .map((h) => `<li><span class="dot ${h.online ? "online" : "offline"}"></span>${h.online ? "online" : "offline"} <span class="muted">${h.at ? new Date(h.at).toLocaleString() : ""}</span></li>`)
+      .join("");
+  }
+
+  renderSummary() {
+    const d = this.device;
+    const values = Object.entries(d.values).map(([m, v]) => `<span><span class="metric">${escapeHtml(m)}</span> ${formatValue(v, m)}</span>`).join("");
+    this.root.querySelector("#summary").innerHTML = `
+      <div class="device-head">
+        <span class="dot ${d.online ? "online" : "offline"}"></span>
+        <strong class="device-id">${escapeHtml(d.id)}</strong>
+        <span class="state">${d.online ? "online" : "offline"}</span>
+        <span class="muted">last seen ${ago(d.lastSeen)}</span>
+      </div>
+      <div class="meta">
+        ${d.fw ? `<span>fw ${escapeHtml(d.fw)}</span>` : ""}
+        ${d.rssi != null ? `<span>${d.rssi} dBm</span>` : ""}
+        ${d.outbox != null ? `<span>outbox ${d.outbox}</span>` : ""}
+        ${d.dropped ? `<span class="warn">dropped ${d.dropped}</span>` : ""}
+        <span>received ${d.received}${d.missing ? ` · <span class="warn">missing ${d.missing}</span>` : ""}</span>
+      </div>
+      <div class="latest">${values}</div>`;
+  }
+
+  async command(op, args) {
+    if (op === "reboot" && !window.confirm(`Reboot ${this.id}?`)) return;
+    this.showResult(op, { pending: true });
+    try {
+      this.showResult(op, await api.sendCommand(this.id, op, args));
+    } catch (err) {
+      this.showResult(op, { ok: false, error: err.message });
+    }
+  }
+
+  showResult(op, outcome) {
+    const list = this.root.querySelector("#results");
+    const text = outcome.pending
+      ? "sent, waiting for the board…"
+      : outcome.ok === false || outcome.error
+        ? `failed: ${outcome.error || outcome.status}`
+        : `ok ${JSON.stringify(outcome.result ?? outcome)}`;
+    const item = document.createElement("li");
+    item.className = outcome.pending ? "pending" : outcome.ok === false || outcome.error ? "error" : "ok";
+    item.innerHTML = `<strong>${escapeHtml(op)}</strong> ${escapeHtml(text)}`;
+    if (list.firstElementChild?.classList.contains("pending") && !outcome.pending) list.firstElementChild.remove();
+    list.prepend(item);
+  }
+}
