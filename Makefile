@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sensorfleet-installed
+WEB    := dashboard/node_modules/.package-lock.json
 
 .PHONY: demo test check bench system-deps clean
 
@@ -13,13 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+$(WEB): dashboard/package.json dashboard/package-lock.json
+	scripts/system-deps node
+	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
+
 system-deps:
 	scripts/system-deps all
 
-demo: $(STAMP)
+demo: $(STAMP) $(WEB)
 	$(BIN)/sensorfleet demo
 
-test: $(STAMP) system-deps
+test: $(STAMP) $(WEB) system-deps
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
@@ -27,8 +32,8 @@ check: $(STAMP)
 	$(BIN)/ruff format --check ingest tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) $(WEB) system-deps
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) dashboard/node_modules .pytest_cache .mypy_cache .ruff_cache build *.egg-info
