@@ -5,7 +5,9 @@ SensorfleetError
 ├── PayloadError           a message that can never be stored (dead-lettered, never retried)
 ├── StoreError             the time-series store failed
 │   ├── TransientStoreError    may succeed later (5xx, 429, timeouts, refused): retry, spool
-│   └── PermanentStoreError    will never succeed as sent (4xx other than 413/429)
+│   ├── PermanentStoreError    will never succeed as sent (4xx other than 413/429)
+│   └── RequestTooLargeError   413: split the batch and send the halves
+├── QueryError             a query the stores will not run (unknown metric or aggregate, bad range)
 ├── SpoolFullError         the on-disk spool is at its limit: stop acknowledging
 └── DeviceError            talking to a board (provisioning, deploy, virtual boards) failed
 """
@@ -34,6 +36,14 @@ class TransientStoreError(StoreError):
 
 
 class PermanentStoreError(StoreError):
+    pass
+
+
+class RequestTooLargeError(StoreError):
+    pass
+
+
+class QueryError(SensorfleetError):
     pass
 
 

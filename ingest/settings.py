@@ -33,6 +33,27 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     client_id: str = Field("sensorfleet-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    embedded_broker_port: int = Field(
+        1883, ge=0, le=65535, description="port of the broker started without mqtt_url"
+    )
+    mqtt_session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=60, description="how long the broker keeps our queue"
+    )
+    mqtt_receive_maximum: int = Field(
+        1000, ge=1, le=65535, description="unacknowledged messages in flight to us"
+    )
+    strict_devices: bool = Field(False, description="only store devices already in the registry")
+    batch_points: int = Field(5000, ge=1, description="flush the write buffer at this many points")
+    batch_messages: int = Field(500, ge=1, description="…or at this many unacknowledged messages")
+    flush_interval_ms: int = Field(100, ge=1, description="…or when the oldest buffered message is this old")
+    write_timeout_s: float = Field(10.0, gt=0)
+    write_attempts: int = Field(
+        3, ge=1, description="tries against the store before a batch goes to the spool"
+    )
+    spool_max_bytes: int = Field(1 << 30, ge=1024, description="beyond this, stop acknowledging messages")
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    max_past_s: int = Field(30 * 24 * 3600, ge=0, description="oldest device timestamp accepted")
+    max_future_s: int = Field(300, ge=0, description="how far ahead of our clock a device timestamp may be")
 
     @field_validator("mqtt_url")
     @classmethod

@@ -1,0 +1,153 @@
+"""The ingest service: builds intake, router, writer, store, spool, registry and dead letters from Settings.
+
+`IngestService` owns them and exposes them (`store`, `registry`, `dead_letters`, `metrics`,
+`publish`) to the HTTP layer; `http_app(extensions)` builds the FastAPI app: health and metrics
+from ingest.health, then whatever each extension (such as the query API) installs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from ingest import __version__
+from ingest.codec.payload import Limits
+from ingest.deadletters import DeadLetters
+from ingest.health import install as install_health
+from ingest.intake.broker import EmbeddedBroker
+from ingest.intake.mqtt import IntakeConfig, MqttIntake
+from ingest.metrics import Metrics
+from ingest.registry.devices import Registry
+from ingest.router import Router
+from ingest.settings import Settings
+from ingest.storage.base import Store
+from ingest.storage.influx import InfluxStore
+from ingest.storage.influx_http import InfluxHttp
+from ingest.storage.spool import Spool
+from ingest.storage.sqlite import SqliteStore
+from ingest.writer import Message, Writer, WriterConfig
+
+log = logging.getLogger(__name__)
+
+HttpExtension = Callable[[FastAPI, "IngestService"], None]
+"""Adds routes to the service's app, e.g. the query API: `extend(app, service)`."""
+
+
+@dataclass(frozen=True)
+class Health:
+    broker_connected: bool
+    store_ok: bool
+    spool_full: bool
+    spool_batches: int
+
+    @property
+    def ready(self) -> bool:
+        return self.broker_connected and self.store_ok and not self.spool_full
+
+
+def build_store(settings: Settings) -> Store:
+    if settings.influx_url is None:
+        return SqliteStore(settings.data_dir / "telemetry.sqlite")
+    http = InfluxHttp(
+        settings.influx_url,
+        settings.influx_db,
+        settings.influx_api,
+        settings.influx_token,
+        settings.influx_org,
+        settings.write_timeout_s,
+    )
+    return InfluxStore(http, settings.measurement)
+
+
+class IngestService:
+    def __init__(self, settings: Settings, store: Store | None = None):
+        self.settings = s = settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = Metrics()
+        self.store = store or build_store(s)
+        self.registry = Registry(s.data_dir / "registry.sqlite", strict=s.strict_devices)
+        self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite")
+        self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
+        self.writer = Writer(
+            self.store,
+            self.spool,
+            self.dead_letters,
+            self.registry,
+            self.metrics,
+            WriterConfig(
+                batch_points=s.batch_points,
+                batch_messages=s.batch_messages,
+                flush_interval_s=s.flush_interval_ms / 1000,
+                write_attempts=s.write_attempts,
+            ),
+        )
+        limits = Limits(s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000)
+        self.router = Router(s.topic_prefix, limits, self.registry, self.metrics)
+        self.broker = EmbeddedBroker(port=s.embedded_broker_port) if s.mqtt_url is None else None
+        self.intake = MqttIntake(
+            IntakeConfig(
+                url=s.mqtt_url or f"mqtt://127.0.0.1:{s.embedded_broker_port}",
+                client_id=s.client_id,
+                prefix=s.topic_prefix,
+                share_group=s.share_group,
+                protocol="5" if s.mqtt_url else "3.1.1",  # amqtt speaks MQTT 3.1.1 only
+                session_expiry_s=s.mqtt_session_expiry_s,
+                receive_maximum=s.mqtt_receive_maximum,
+            ),
+            self._received,
+        )
+        m = self.metrics
+        m.gauge("spool_bytes", "bytes in the spool waiting for the store", lambda: self.spool.depth_bytes())
+        m.gauge("spool_batches", "batches in the spool waiting for the store", lambda: self.spool.batches)
+        m.gauge(
+            "spool_full",
+            "1 while the spool is full and messages are not acknowledged",
+            lambda: self.writer.spool_full,
+        )
+        m.gauge(
+            "broker_connected", "1 while connected to the MQTT broker", lambda: self.intake.connected.is_set()
+        )
+        m.gauge("store_ok", "1 while the last write to the store succeeded", lambda: self.writer.store_ok)
+        m.gauge("writer_pending", "messages waiting for the writer", lambda: self.writer.pending())
+
+    def _received(self, message: Message) -> None:
+        self.writer.submit(self.router.route(message))
+
+    def start(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
+        self.writer.start()
+        self.intake.start()
+        log.info("ingest started: store %s, data dir %s", type(self.store).__name__, self.settings.data_dir)
+
+    def stop(self) -> None:
+        """Stops receiving, then lets the writer store and acknowledge what it holds."""
+        self.intake.stop()
+        self.writer.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        for closable in (self.store, self.registry, self.dead_letters):
+            closable.close()
+
+    def health(self) -> Health:
+        return Health(
+            broker_connected=self.intake.connected.is_set(),
+            store_ok=self.writer.store_ok and self.store.ping(),
+            spool_full=self.writer.spool_full,
+            spool_batches=self.spool.batches,
+        )
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publishes through the intake's connection (commands to devices)."""
+        self.intake.publish(topic, payload, qos)
+
+    def http_app(self, extensions: Sequence[HttpExtension] = ()) -> FastAPI:
+        """Health and metrics routes, then each extension (the API) adds its own routes and state."""
+        app = FastAPI(title="sensorfleet", version=__version__)
+        install_health(app, self)
+        for extend in extensions:
+            extend(app, self)
+        return app

@@ -1,0 +1,1 @@
+"""Bytes in, points out: telemetry and status payloads, and InfluxDB line protocol."""

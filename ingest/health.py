@@ -1,0 +1,33 @@
+"""`/healthz`, `/readyz` and `/metrics` on the service's FastAPI app."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+if TYPE_CHECKING:
+    from ingest.app import IngestService
+
+
+def install(app: FastAPI, service: IngestService) -> None:
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        """The process is alive; a full spool is reported here too, since it needs an operator."""
+        health = service.health()
+        body = {"status": "spool full: not acknowledging" if health.spool_full else "ok", **asdict(health)}
+        return JSONResponse(body)
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Ready: connected to the broker, the store takes writes, and the spool has room."""
+        health = service.health()
+        return JSONResponse(
+            {"ready": health.ready, **asdict(health)}, status_code=200 if health.ready else 503
+        )
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")

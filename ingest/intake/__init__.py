@@ -1,0 +1,1 @@
+"""MQTT in: the client that receives device messages, and the embedded broker used when none is configured."""

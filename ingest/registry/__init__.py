@@ -1,0 +1,1 @@
+"""Devices seen, their status, and how complete their data is."""

@@ -1,0 +1,210 @@
+"""The device registry (SQLite under the data dir): who was seen, their status, and completeness per boot.
+
+Updated by the writer after a batch is safe (so counts match what is stored) and read by the API.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.codec.payload import Status, Telemetry
+from ingest.registry.completeness import SeqRanges
+from ingest.storage.sqlite import open_database
+
+BOOTS_KEPT = 8
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY, first_seen_ms INTEGER, last_seen_ms INTEGER, online INTEGER,
+    status_ms INTEGER, fw TEXT, rssi REAL, boot INTEGER, status TEXT NOT NULL DEFAULT '{}',
+    received INTEGER NOT NULL DEFAULT 0, duplicates INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS seq_ranges (
+    device TEXT NOT NULL, boot INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
+    PRIMARY KEY (device, boot, lo)
+);
+CREATE TABLE IF NOT EXISTS command_results (
+    device TEXT NOT NULL, id TEXT NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (device, id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class BootCompleteness:
+    boot: int
+    received: int
+    missing: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: str
+    online: bool | None
+    first_seen_ms: int | None
+    last_seen_ms: int | None
+    fw: str | None
+    rssi: float | None
+    boot: int | None
+    status: dict[str, Any]
+    received: int
+    """Readings received (duplicates included)."""
+    duplicates: int
+    boots: list[BootCompleteness] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return sum(hi - lo + 1 for b in self.boots for lo, hi in b.missing)
+
+
+class Registry:
+    def __init__(self, path: Path, strict: bool = False):
+        self.strict = strict
+        self._db = open_database(path)
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._known = {row[0] for row in self._db.execute("SELECT id FROM devices")}
+        self._ranges: dict[tuple[str, int], SeqRanges] = {}
+        for device, boot, lo, hi in self._db.execute(
+            "SELECT device, boot, lo, hi FROM seq_ranges ORDER BY lo"
+        ):
+            self._ranges.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
+
+    def accepts(self, device: str) -> bool:
+        """In strict mode only registered devices are stored; otherwise devices register themselves."""
+        return not self.strict or device in self._known
+
+    def register(self, device: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO devices (id) VALUES (?)", (device,))
+            self._known.add(device)
+
+    def record(self, messages: Iterable[tuple[Telemetry, int]]) -> int:
+        """Counts stored telemetry (message, received_ms); returns the readings that were duplicates."""
+        per_device: dict[str, list[int]] = {}  # device → [received, duplicates, last_seen]
+        touched: set[tuple[str, int]] = set()
+        total_duplicates = 0
+        with self._lock:
+            for t, received_ms in messages:
+                counts = per_device.setdefault(t.device, [0, 0, 0])
+                counts[0] += len(t.points)
+                counts[2] = max(counts[2], received_ms)
+                if t.boot is not None and t.seq is not None:
+                    ranges = self._ranges.setdefault((t.device, t.boot), SeqRanges())
+                    duplicates = ranges.add(t.seq, t.seq + len(t.points) - 1)
+                    counts[1] += duplicates
+                    total_duplicates += duplicates
+                    touched.add((t.device, t.boot))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for device, (received, duplicates, seen) in per_device.items():
+                    self._db.execute(
+                        "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                        "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
+                        "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms), "
+                        "received = received + excluded.received, "
+                        "duplicates = duplicates + excluded.duplicates",
+                        (device, seen, seen, received, duplicates),
+                    )
+                for device, boot in touched:
+                    self._save_ranges(device, boot)
+                self._forget_old_boots({d for d, _ in touched})
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._known.update(per_device)
+        return total_duplicates
+
+    def set_status(self, device: str, status: Status, received_ms: int) -> None:
+        birth = {"online": status.online, "fw": status.fw, "boot": status.boot, "rssi": status.rssi}
+        body = orjson.dumps(
+            {**{k: v for k, v in birth.items() if v is not None}, **(status.extra or {})}
+        ).decode()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO devices "
+                "(id, first_seen_ms, last_seen_ms, online, status_ms, fw, rssi, boot, status) "
+                "VALUES (?1, ?2, ?2, ?3, ?2, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+                "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
+                "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms), "
+                "online = excluded.online, "
+                "status_ms = excluded.status_ms, fw = COALESCE(excluded.fw, fw), "
+                "rssi = COALESCE(excluded.rssi, rssi), boot = COALESCE(excluded.boot, boot), "
+                "status = excluded.status",
+                (device, received_ms, status.online, status.fw, status.rssi, status.boot, body),
+            )
+            self._known.add(device)
+
+    def record_command_result(self, device: str, command_id: str, body: bytes, received_ms: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO command_results VALUES (?, ?, ?, ?)",
+                (device, command_id, received_ms, body.decode()),
+            )
+
+    def command_result(self, device: str, command_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM command_results WHERE device = ? AND id = ?", (device, command_id)
+            ).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def device(self, device: str) -> DeviceInfo | None:
+        found = self._select("WHERE id = ?", (device,))
+        return found[0] if found else None
+
+    def devices(self) -> list[DeviceInfo]:
+        return self._select("", ())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _select(self, where: str, args: tuple[str, ...]) -> list[DeviceInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, online, first_seen_ms, last_seen_ms, fw, rssi, boot, status, "
+                "received, duplicates "
+                f"FROM devices {where} ORDER BY id",
+                args,
+            ).fetchall()
+            boots = {
+                key: BootCompleteness(key[1], r.received(), r.missing()) for key, r in self._ranges.items()
+            }
+        return [
+            DeviceInfo(
+                id=r[0],
+                online=None if r[1] is None else bool(r[1]),
+                first_seen_ms=r[2],
+                last_seen_ms=r[3],
+                fw=r[4],
+                rssi=r[5],
+                boot=r[6],
+                status=orjson.loads(r[7]),
+                received=r[8],
+                duplicates=r[9],
+                boots=sorted((b for (d, _), b in boots.items() if d == r[0]), key=lambda b: b.boot),
+            )
+            for r in rows
+        ]
+
+    def _save_ranges(self, device: str, boot: int) -> None:
+        self._db.execute("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", (device, boot))
+        self._db.executemany(
+            "INSERT INTO seq_ranges VALUES (?, ?, ?, ?)",
+            [(device, boot, lo, hi) for lo, hi in self._ranges[(device, boot)].ranges],
+        )
+
+    def _forget_old_boots(self, devices: set[str]) -> None:
+        for device in devices:
+            boots = sorted(b for d, b in self._ranges if d == device)
+            for boot in boots[:-BOOTS_KEPT]:
+                del self._ranges[(device, boot)]
+                self._db.execute("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", (device, boot))

@@ -1,0 +1,49 @@
+"""Turns each received MQTT message into writer work: decoded telemetry, status, command result, or a reject.
+
+Runs on the MQTT network thread, so it does no I/O; anything that goes wrong with one message is
+caught here and becomes a dead letter, never an exception in the client loop.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ingest.codec.payload import Limits, decode_json, decode_status, decode_telemetry, parse_topic
+from ingest.errors import PayloadError
+from ingest.metrics import Metrics
+from ingest.registry.devices import Registry
+from ingest.writer import Message, Work
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    def __init__(self, prefix: str, limits: Limits, registry: Registry, metrics: Metrics):
+        self.prefix, self.limits, self.registry, self.metrics = prefix, limits, registry, metrics
+
+    def route(self, message: Message) -> Work:
+        self.metrics.add("messages_received")
+        try:
+            return self._decode(message)
+        except PayloadError as e:
+            return Work(message, rejected=str(e))
+        except Exception as e:  # a bug must cost one message, never the intake
+            log.exception("unexpected error decoding a message on %s", message.topic)
+            return Work(message, rejected=f"internal error: {e!r}")
+
+    def _decode(self, message: Message) -> Work:
+        device, kind = parse_topic(self.prefix, message.topic)
+        if not self.registry.accepts(device):
+            raise PayloadError(f"device {device!r} is not registered (strict mode)")
+        if kind == "telemetry":
+            telemetry = decode_telemetry(device, message.payload, message.received_ms, self.limits)
+            self.metrics.add("readings_received", len(telemetry.points))
+            return Work(message, telemetry=telemetry)
+        if kind == "status":
+            if not message.payload:
+                raise PayloadError("empty status (a cleared retained message)")
+            return Work(message, status=(device, decode_status(message.payload, self.limits)))
+        doc = decode_json(message.payload, self.limits)
+        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
+            raise PayloadError("a command result is an object with a string `id`")
+        return Work(message, command_result=(device, doc["id"]))

@@ -1,0 +1,124 @@
+"""The InfluxDB store: line protocol writes (413 → split in halves) and InfluxQL queries.
+
+Every value that reaches InfluxQL has been checked by storage.base and is quoted on top of that:
+identifiers and strings are built by `_ident`/`_string`, numbers by `int()`; nothing is spliced raw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ingest.codec.lineprotocol import encode_points
+from ingest.errors import PermanentStoreError, RequestTooLargeError
+from ingest.points import FieldValue, Point
+from ingest.storage.base import Agg, SeriesPoint, check_device, check_range, check_series
+from ingest.storage.influx_http import InfluxHttp
+
+INTEGER_FIELDS = frozenset({"seq", "boot"})
+PAGE = 5000
+
+
+class InfluxStore:
+    def __init__(
+        self, http: InfluxHttp, measurement: str = "telemetry", static_tags: Mapping[str, str] | None = None
+    ):
+        self.http = http
+        self.measurement = measurement
+        self.static_tags = dict(static_tags or {})
+
+    def write(self, points: Sequence[Point]) -> None:
+        if not points:
+            return
+        try:
+            self.http.write(encode_points(self.measurement, self.static_tags, points))
+        except RequestTooLargeError:
+            if len(points) == 1:
+                raise PermanentStoreError("a single point is larger than InfluxDB accepts") from None
+            half = len(points) // 2
+            self.write(points[:half])
+            self.write(points[half:])
+
+    def ping(self) -> bool:
+        return self.http.ping()
+
+    def series(
+        self,
+        device: str,
+        metric: str,
+        start_ms: int,
+        end_ms: int,
+        agg: Agg | None = None,
+        every_ms: int | None = None,
+    ) -> list[SeriesPoint]:
+        check_series(device, metric, start_ms, end_ms, agg, every_ms)
+        where = self._where(device, start_ms, end_ms)
+        if agg is None:
+            q = f"SELECT {_ident(metric)} FROM {_ident(self.measurement)} {where} ORDER BY time ASC"
+        else:
+            assert every_ms is not None
+            q = (
+                f"SELECT {agg.value}({_ident(metric)}) FROM {_ident(self.measurement)} {where} "
+                f"GROUP BY time({int(every_ms)}ms) fill(none)"
+            )
+        rows = [row for s in self.http.query(q) for row in s["values"] if row[1] is not None]
+        as_int = agg is Agg.COUNT or (metric in INTEGER_FIELDS and agg is not Agg.MEAN)
+        return [(int(ts), _value(value, as_int)) for ts, value in rows]
+
+    def latest(self, device: str) -> Point | None:
+        check_device(device)
+        q = (
+            f'SELECT *::field FROM {_ident(self.measurement)} WHERE "device" = {_string(device)} '
+            "ORDER BY time DESC LIMIT 1"
+        )
+        points = self._points(device, self.http.query(q))
+        return points[0] if points else None
+
+    def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:
+        check_device(device)
+        check_range(start_ms, end_ms)
+        while start_ms < end_ms:
+            q = (
+                f"SELECT *::field FROM {_ident(self.measurement)} {self._where(device, start_ms, end_ms)} "
+                f"ORDER BY time ASC LIMIT {PAGE}"
+            )
+            page = self._points(device, self.http.query(q))
+            yield from page
+            if len(page) < PAGE:
+                return
+            start_ms = page[-1].ts_ms + 1
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _where(self, device: str, start_ms: int, end_ms: int) -> str:
+        return f'WHERE "device" = {_string(device)} AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms'
+
+    @staticmethod
+    def _points(device: str, series: list[dict[str, Any]]) -> list[Point]:
+        out = []
+        for s in series:
+            columns = s["columns"]
+            for row in s["values"]:
+                fields = {
+                    c: _value(v, c in INTEGER_FIELDS)
+                    for c, v in zip(columns[1:], row[1:], strict=True)
+                    if v is not None
+                }
+                out.append(Point(device, int(row[0]), fields))
+        return out
+
+
+def _value(value: Any, as_int: bool) -> FieldValue:
+    # JSON gives 21.0 back as 21; metrics are floats unless they are counters.
+    if isinstance(value, bool):
+        return value
+    return int(value) if as_int else float(value)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,94 @@
+"""The one module that talks HTTP to InfluxDB (through httpx): `/write`, `/api/v2/write`, `/query`, `/ping`.
+
+It turns responses into the errors of ingest.errors and nothing more: retry policy lives in the writer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from typing import Any, Literal
+
+import httpx
+import orjson
+
+from ingest.errors import PermanentStoreError, RequestTooLargeError, TransientStoreError
+
+log = logging.getLogger(__name__)
+
+ApiVersion = Literal["v1", "v2"]
+_TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class InfluxHttp:
+    def __init__(
+        self,
+        url: str,
+        db: str,
+        api: ApiVersion = "v1",
+        token: str | None = None,
+        org: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        self.db, self.api, self.org = db, api, org
+        self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport)
+
+    def write(self, body: bytes) -> None:
+        """Writes line protocol at ms precision, gzipped."""
+        if self.api == "v2":
+            path, params = "/api/v2/write", {"bucket": self.db, "precision": "ms", "org": self.org or ""}
+        else:
+            path, params = "/write", {"db": self.db, "precision": "ms"}
+        headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+        try:
+            response = self._client.post(path, params=params, content=gzip.compress(body, 1), headers=headers)
+        except httpx.HTTPError as e:
+            raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
+        self._raise_for(response)
+
+    def query(self, q: str) -> list[dict[str, Any]]:
+        """Runs one InfluxQL statement; returns its series (empty when there are none)."""
+        try:
+            response = self._client.get("/query", params={"db": self.db, "q": q, "epoch": "ms"})
+        except httpx.HTTPError as e:
+            raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
+        self._raise_for(response)
+        result = orjson.loads(response.content)["results"][0]
+        if "error" in result:
+            raise PermanentStoreError(f"InfluxQL error: {result['error']}")
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def ping(self) -> bool:
+        try:
+            return self._client.get("/ping", timeout=2).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+    @staticmethod
+    def _raise_for(response: httpx.Response) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        detail = response.text[:500]
+        if status == 413:
+            raise RequestTooLargeError(f"InfluxDB 413: {detail}")
+        if status in _TRANSIENT:
+            raise TransientStoreError(f"InfluxDB {status}: {detail}", _retry_after(response))
+        raise PermanentStoreError(f"InfluxDB {status}: {detail}")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        log.debug("ignoring Retry-After %r (not seconds)", value)
+        return None
