@@ -5,10 +5,13 @@ from __future__ import annotations
 import typer
 
 from ingest import __version__
+from ingest.provision.cli import device_app
+from ingest.serve import serve
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="sensorfleet: every sensor reading, stored."
 )
+app.add_typer(device_app, name="device")
 
 
 @app.command()
@@ -22,6 +25,9 @@ def demo() -> None:
     """Embedded broker and store, virtual boards, API and dashboard, all on this machine."""
     typer.echo("sensorfleet demo: not built yet", err=True)
     raise typer.Exit(2)
+
+
+app.command()(serve)
 
 
 def main() -> None:
