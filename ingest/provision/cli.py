@@ -1,0 +1,260 @@
+"""`sensorfleet device ...`: provisioning, deploy and flash over USB, and virtual boards."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from ingest.errors import DeviceError, SensorfleetError
+from ingest.provision.birth import BirthWatch
+from ingest.provision.board import Board
+from ingest.provision.boardconfig import BoardSettings, load_template, parse_sensor, redact, to_json
+from ingest.provision.deploy import build_files, deploy
+from ingest.provision.firmware_tree import firmware_root, read_tree
+from ingest.provision.flash import flash_image
+from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.provisioning import add_device, remove_device
+from ingest.provision.registry import DeviceRegistry
+from ingest.provision.virtual import build_fleet
+from ingest.settings import Settings, load_settings
+
+device_app = typer.Typer(no_args_is_help=True, help="Provision, deploy, flash and simulate boards.")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="State directory [env SENSORFLEET_DATA_DIR]", show_default=False),
+]
+Prefix = Annotated[
+    str | None,
+    typer.Option("--topic-prefix", help="MQTT topic prefix [env SENSORFLEET_TOPIC_PREFIX, default sf]"),
+]
+Firmware = Annotated[
+    Path | None, typer.Option("--firmware", help="Firmware tree to use instead of the installed one")
+]
+
+_SIMULATE_POLL_S = 0.5
+
+
+def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Any sensorfleet error becomes one line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+        try:
+            return command(*args, **kwargs)
+        except SensorfleetError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _settings(data_dir: Path | None, prefix: str | None = None) -> Settings:
+    return load_settings(data_dir=data_dir, topic_prefix=prefix)
+
+
+@device_app.command()
+@_one_line_errors
+def add(
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="^[a-z0-9][a-z0-9_-]{0,62}$")],
+    site: Annotated[str | None, typer.Option(help="Site tag, e.g. greenhouse-2")] = None,
+    sensor: Annotated[
+        list[str] | None,
+        typer.Option(help="TYPE[:key=value,...] or a JSON object; repeat for more (default: one sim sensor)"),
+    ] = None,
+    interval: Annotated[float | None, typer.Option(help="Seconds between samples")] = None,
+    batch_max: Annotated[int | None, typer.Option(help="Readings per MQTT message at most")] = None,
+    wifi_ssid: Annotated[str | None, typer.Option()] = None,
+    wifi_password: Annotated[str | None, typer.Option()] = None,
+    broker_host: Annotated[str | None, typer.Option(help="Broker address as the board sees it")] = None,
+    broker_port: Annotated[int | None, typer.Option()] = None,
+    template: Annotated[
+        Path | None, typer.Option(help="config.json template (JSON); flags win over it")
+    ] = None,
+    topic_prefix: Prefix = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Register a device: broker login and ACL, and its board config."""
+    settings = _settings(data_dir, topic_prefix)
+    board = BoardSettings(
+        device_id=device_id,
+        prefix=settings.topic_prefix,
+        broker_host=broker_host,
+        broker_port=broker_port,
+        wifi_ssid=wifi_ssid,
+        wifi_password=wifi_password,
+        interval_s=interval,
+        batch_max=batch_max,
+        sensors=tuple(parse_sensor(s) for s in sensor or []),
+        extra={"site": site} if site else {},
+    )
+    device, files = add_device(settings.data_dir, board, load_template(template) if template else None)
+    typer.echo(f"added {device.id}")
+    typer.echo(f"broker password file: {files.passwd}")
+    typer.echo(f"broker ACL:           {files.acl}")
+    typer.echo("reload the broker to apply them (Mosquitto: SIGHUP); deploy with `sensorfleet device deploy`")
+
+
+@device_app.command()
+@_one_line_errors
+def remove(device_id: Annotated[str, typer.Argument(metavar="ID")], data_dir: DataDir = None) -> None:
+    """Forget a device and revoke its broker login."""
+    settings = _settings(data_dir)
+    remove_device(settings.data_dir, device_id, settings.topic_prefix)
+    typer.echo(f"removed {device_id}; reload the broker to revoke its login")
+
+
+@device_app.command()
+@_one_line_errors
+def config(
+    device_id: Annotated[str, typer.Argument(metavar="ID")],
+    show_secrets: Annotated[bool, typer.Option(help="Include the Wi-Fi and broker passwords")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the device's config.json (secrets masked unless --show-secrets)."""
+    device = DeviceRegistry(_settings(data_dir).data_dir).get(device_id)
+    typer.echo(to_json(device.config if show_secrets else redact(device.config)), nl=False)
+
+
+@device_app.command("list")
+@_one_line_errors
+def list_devices(data_dir: DataDir = None) -> None:
+    """List provisioned devices."""
+    devices = DeviceRegistry(_settings(data_dir).data_dir).all()
+    if not devices:
+        typer.echo("no devices provisioned (see `sensorfleet device add`)")
+        return
+    rows = [("ID", "SITE", "BROKER", "INTERVAL", "SENSORS", "ADDED")]
+    for d in devices:
+        mqtt = d.config["mqtt"]
+        rows.append(
+            (
+                d.id,
+                str(d.config.get("site", "")),
+                f"{mqtt['host']}:{mqtt['port']}",
+                f"{d.config['interval_s']}s",
+                ",".join(str(s.get("type")) for s in d.config["sensors"]),
+                datetime.fromtimestamp(d.created_at, UTC).strftime("%Y-%m-%d %H:%M"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@device_app.command("deploy")
+@_one_line_errors
+def deploy_command(
+    device_id: Annotated[str, typer.Argument(metavar="ID")],
+    port: Annotated[str, typer.Option(help="/dev/ttyUSB0, COM3 or socket://127.0.0.1:PORT")],
+    compile_mpy: Annotated[
+        bool, typer.Option("--compile", help="Compile modules to .mpy with mpy-cross")
+    ] = False,
+    reset: Annotated[bool, typer.Option(help="Reset the board after the copy")] = True,
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the board's birth message when the broker is reachable")
+    ] = True,
+    birth_timeout: Annotated[float, typer.Option(help="Seconds to wait for the birth message")] = 60.0,
+    broker_host: Annotated[
+        str | None, typer.Option(help="Broker address as this computer sees it [default: the board's]")
+    ] = None,
+    broker_port: Annotated[int | None, typer.Option()] = None,
+    firmware: Firmware = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the firmware and the device's config to a board, verify by sha256, swap in, reset."""
+    settings = _settings(data_dir)
+    registry = DeviceRegistry(settings.data_dir)
+    device = registry.get(device_id)
+    files = build_files(read_tree(firmware_root(firmware)), device.config, compile_mpy)
+    watch = None
+    with Board(port) as board:
+        result = deploy(board, files, compiled=compile_mpy, on_file=lambda p: logging.debug("copied %s", p))
+        typer.echo(
+            f"deployed {len(result.files)} files ({result.bytes_written} bytes) to {device_id} on {port}, "
+            f"MicroPython {result.board.version_text()}; sha256 verified on the board"
+        )
+        if reset and wait:
+            watch = _birth_watch(registry, device.config, broker_host, broker_port)
+        if reset:
+            board.reset()
+    if watch is not None:
+        birth = watch.wait(birth_timeout)
+        typer.echo(f"{device_id} is online: {json.dumps(birth, sort_keys=True)}")
+
+
+def _birth_watch(
+    registry: DeviceRegistry, config: dict[str, Any], host: str | None, port: int | None
+) -> BirthWatch | None:
+    mqtt = config["mqtt"]
+    ingest = registry.login(INGEST_USERNAME)
+    topic = f"{mqtt['prefix']}/{config['device_id']}/status"
+    watch = BirthWatch(host or mqtt["host"], port or mqtt["port"], topic, ingest.username, ingest.password)
+    return watch if watch.start() else None
+
+
+@device_app.command()
+@_one_line_errors
+def flash(
+    port: Annotated[str, typer.Option(help="Serial port of the ESP board, e.g. /dev/ttyUSB0")],
+    image: Annotated[Path, typer.Option(help="MicroPython firmware image (.bin) for the chip")],
+    baud: Annotated[int, typer.Option(help="Baud rate while writing")] = 460800,
+    erase: Annotated[bool, typer.Option(help="Erase the whole flash first")] = True,
+    verbose: Annotated[bool, typer.Option(help="Show esptool's progress")] = False,
+) -> None:
+    """Write a MicroPython image with esptool (chip detected, flash erased, image written)."""
+    result = flash_image(port, image, baud=baud, erase=erase, verbose=verbose)
+    typer.echo(f"wrote {image} ({result.size} bytes) to the {result.chip} on {port} at 0x{result.offset:x}")
+
+
+@device_app.command()
+@_one_line_errors
+def simulate(
+    count: Annotated[int, typer.Argument(metavar="N", help="How many virtual boards")],
+    mqtt_host: Annotated[str, typer.Option(help="Broker the boards connect to")] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option()] = 1883,
+    interval: Annotated[float, typer.Option(help="Seconds between samples")] = 2.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds [default: Ctrl-C]")
+    ] = None,
+    topic_prefix: Prefix = None,
+    firmware: Firmware = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run N virtual boards (the real firmware on the MicroPython unix port) until Ctrl-C."""
+    settings = _settings(data_dir, topic_prefix)
+    registry = DeviceRegistry(settings.data_dir)
+    # A board provisioned as sim-N logs in with its own password, so it also works on a locked broker.
+    passwords = {d.id: str(d.config["mqtt"]["password"]) for d in registry.all()}
+    root = settings.data_dir / "virtual-boards"
+    fleet = build_fleet(
+        root, count, mqtt_host, mqtt_port, settings.topic_prefix, interval, passwords, firmware
+    )
+    deadline = None if duration is None else time.monotonic() + duration
+    with fleet:
+        typer.echo(
+            f"{count} virtual boards under {root} publishing to {mqtt_host}:{mqtt_port}; Ctrl-C stops them"
+        )
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                for gone in fleet.exited():
+                    raise DeviceError(
+                        f"virtual board {gone.device_id} exited ({gone.board.exit_code()}); "
+                        f"see {gone.board.console}"
+                    )
+                time.sleep(_SIMULATE_POLL_S)
+        except KeyboardInterrupt:
+            typer.echo("stopping the virtual boards")
