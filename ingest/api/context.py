@@ -1,0 +1,37 @@
+"""The parts of the service one API instance works with, kept on `app.state.api`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import HTTPException, Request
+
+from ingest.api.commands import CommandTracker
+from ingest.api.config import ApiSettings
+from ingest.api.events import EventBus
+from ingest.api.ports import DeviceDirectory, SeriesReader
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    reader: SeriesReader
+    directory: DeviceDirectory
+    bus: EventBus
+    settings: ApiSettings
+    commands: CommandTracker | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def tracker(self) -> CommandTracker:
+        if self.commands is None:
+            raise HTTPException(503, "commands are unavailable: this service has no broker connection")
+        return self.commands
+
+
+def api_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.api
+    return context

@@ -1,0 +1,112 @@
+"""The in-process event bus: the pipeline publishes readings, status changes and command results; the
+API's stream and command tracker consume them.
+
+`publish` is called from the pipeline's threads and never blocks: each async subscriber has a bounded
+queue, and a subscriber that falls behind loses its oldest events (counted in `dropped`), so a slow
+browser can never hold up ingestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ingest.points import Point
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["reading", "status", "command_result"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    device: str
+    data: Mapping[str, Any]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One consumer's queue; `device` None receives every device."""
+
+    device: str | None
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[Event]
+    dropped: int = 0
+
+    def _put(self, event: Event) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(event)
+
+    async def get(self, timeout: float) -> Event | None:
+        """The next event, or None after `timeout` seconds without one."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self, queue_size: int = 1000):
+        self.queue_size = queue_size
+        self._subscriptions: set[Subscription] = set()
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            subscriptions = [s for s in self._subscriptions if s.device in (None, event.device)]
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s event of %s", event.kind, event.device)
+        for sub in subscriptions:
+            try:
+                sub.loop.call_soon_threadsafe(sub._put, event)
+            except RuntimeError:  # its loop has closed: the consumer is gone
+                self.unsubscribe(sub)
+
+    def publish_points(self, points: Iterable[Point]) -> None:
+        for point in points:
+            values = {k: v for k, v in point.fields.items() if k != "seq"}
+            self.publish(
+                Event("reading", point.device, {"device": point.device, "ts": point.ts_ms, "values": values})
+            )
+
+    def publish_status(self, device: str, status: Mapping[str, Any]) -> None:
+        self.publish(Event("status", device, {**status, "device": device}))
+
+    def publish_command_result(self, device: str, result: Mapping[str, Any]) -> None:
+        self.publish(Event("command_result", device, {**result, "device": device}))
+
+    def listen(self, listener: Listener) -> None:
+        """Calls `listener` synchronously, in the publisher's thread, for every event."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def subscribe(self, device: str | None = None) -> Subscription:
+        """A queue of the events from now on; call from the consumer's event loop, unsubscribe when done."""
+        sub = Subscription(device, asyncio.get_running_loop(), asyncio.Queue(self.queue_size))
+        with self._lock:
+            self._subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscriptions)

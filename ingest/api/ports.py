@@ -1,0 +1,79 @@
+"""What the API needs from the rest of the service, as protocols; `create_api`/`install_api` take these.
+
+`ingest.storage.base.Store` is a `SeriesReader`, `ingest.registry.devices.Registry` a `DeviceDirectory`
+and a `CommandResults`, and the ingest service (or a paho client) a `MessagePublisher`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from ingest.points import Point
+from ingest.storage.base import Agg, SeriesPoint
+
+
+class SeriesReader(Protocol):
+    def series(
+        self,
+        device: str,
+        metric: str,
+        start_ms: int,
+        end_ms: int,
+        agg: Agg | None = None,
+        every_ms: int | None = None,
+    ) -> list[SeriesPoint]: ...
+
+    def latest(self, device: str) -> Point | None: ...
+
+    def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]: ...
+
+
+class BootRecord(Protocol):
+    """Completeness of one boot of a board: readings received and the seq ranges never received."""
+
+    @property
+    def boot(self) -> int: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def missing(self) -> Sequence[tuple[int, int]]: ...
+
+
+class DeviceRecord(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def online(self) -> bool | None: ...
+    @property
+    def last_seen_ms(self) -> int | None: ...
+    @property
+    def fw(self) -> str | None: ...
+    @property
+    def rssi(self) -> float | None: ...
+    @property
+    def status(self) -> Mapping[str, Any]: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def missing(self) -> int: ...
+    @property
+    def boots(self) -> Sequence[BootRecord]: ...
+
+
+class DeviceDirectory(Protocol):
+    def devices(self) -> Sequence[DeviceRecord]: ...
+
+    def device(self, device: str) -> DeviceRecord | None: ...
+
+
+class CommandResults(Protocol):
+    """Command results as the pipeline stored them: `{"id", "ok", "result"|"error"}`."""
+
+    def command_result(self, device: str, command_id: str) -> Mapping[str, Any] | None: ...
+
+
+class MessagePublisher(Protocol):
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> object: ...

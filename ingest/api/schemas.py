@@ -1,0 +1,98 @@
+"""Request and response bodies of the API, named by direction (`...In` is sent to us, `...Out` by us)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.storage.base import Agg
+
+COMMAND_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class LatestOut(BaseModel):
+    device: str
+    ts: int | None = Field(description="epoch ms of the newest reading; null when none is stored")
+    values: dict[str, float | bool | int] = Field(description="every metric of the newest reading")
+
+
+class BootOut(BaseModel):
+    boot: int
+    received: int
+    missing: list[tuple[int, int]] = Field(description="inclusive seq ranges never received")
+
+
+class CompletenessOut(BaseModel):
+    received: int = Field(description="readings received, duplicates included")
+    missing: int = Field(description="readings numbered (boot, seq) but never received")
+    duplicates: int = Field(description="readings received more than once")
+    boots: list[BootOut] = Field(description="per boot of the board, the most recent ones")
+
+
+class DeviceOut(BaseModel):
+    id: str
+    online: bool | None
+    last_seen: int | None = Field(description="epoch ms of the last message from the device")
+    fw: str | None
+    rssi: float | None
+    status: dict[str, Any] = Field(description="the device's last status message")
+    latest: LatestOut
+    completeness: CompletenessOut
+
+
+class DevicesOut(BaseModel):
+    devices: list[DeviceOut]
+
+
+class SeriesOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "device": "dev-1",
+                "metric": "temperature",
+                "agg": "mean",
+                "every_ms": 60000,
+                "start_ms": 1764000000000,
+                "end_ms": 1764086400000,
+                "points": [[1764000000000, 21.4], [1764000060000, 21.5]],
+                "truncated": False,
+            }
+        }
+    )
+
+    device: str
+    metric: str
+    agg: Agg
+    every_ms: int = Field(description="the window actually used, in ms")
+    start_ms: int
+    end_ms: int = Field(description="end of the range answered; before the end asked for when truncated")
+    points: list[tuple[int, float | bool | int]] = Field(description="[window start ms, value], oldest first")
+    truncated: bool = Field(description="true when the range held more windows than one response carries")
+
+
+class SeriesListOut(BaseModel):
+    series: list[SeriesOut] = Field(description="one entry per `metric`, in the order asked")
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"op": "set", "args": {"interval_s": 30}}}
+    )
+
+    op: str = Field(pattern=r"^(ping|set|flush|reboot)$", description="ping, set, flush or reboot")
+    args: dict[str, Any] = Field(default_factory=dict, max_length=32)
+    id: str | None = Field(
+        None, pattern=COMMAND_ID_PATTERN, description="your id, to make a retry idempotent"
+    )
+
+
+class CommandOut(BaseModel):
+    id: str
+    device: str
+    op: str | None = Field(description="null for a result whose command this process did not send")
+    args: dict[str, Any]
+    status: str = Field(description="pending, ok, error or timeout")
+    result: Any = None
+    error: str | None = None
+    sent_at: float | None = Field(description="epoch seconds")

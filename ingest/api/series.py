@@ -1,0 +1,53 @@
+"""Series queries as the API answers them: windows chosen, output bounded, truncation reported.
+
+Asking for more windows than `limit` never loads them all: the query is cut at `limit` windows and a
+cheap count over the rest says whether anything was left out (`truncated`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.api.ports import SeriesReader
+from ingest.api.windows import window_count, window_for
+from ingest.errors import QueryError
+from ingest.storage.base import Agg, SeriesPoint
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRequest:
+    device: str
+    metric: str
+    start_ms: int
+    end_ms: int
+    agg: Agg
+    every_ms: int | None = None
+    max_points: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    device: str
+    metric: str
+    agg: Agg
+    every_ms: int
+    start_ms: int
+    end_ms: int
+    points: list[SeriesPoint]
+    truncated: bool
+
+
+def query_series(reader: SeriesReader, request: SeriesRequest, limit: int) -> Series:
+    """Aggregates of one metric over [start_ms, end_ms), at most `limit` points."""
+    if request.every_ms is not None and request.max_points is not None:
+        raise QueryError("give `every` or `max_points`, not both")
+    start, end = request.start_ms, request.end_ms
+    every = request.every_ms or window_for(start, end, min(request.max_points or limit, limit))
+    query_end = end
+    if window_count(start, end, every) > limit:
+        query_end = (start // every + limit) * every
+    points = reader.series(request.device, request.metric, start, query_end, request.agg, every)
+    truncated = query_end < end and bool(
+        reader.series(request.device, request.metric, query_end, end, Agg.COUNT, end - query_end)
+    )
+    return Series(request.device, request.metric, request.agg, every, start, query_end, points, truncated)

@@ -1,0 +1,86 @@
+"""The API over real stores: SQLite under a temp dir and a fresh database on the session's InfluxDB 1.x."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api.helpers import NOW_MS, bearer
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from ingest.api import create_api
+from ingest.api.config import ApiSettings
+from ingest.api.events import EventBus
+from ingest.api.tokens import Scope, TokenStore
+from ingest.registry.devices import Registry
+from ingest.storage.base import Store
+from ingest.storage.influx import InfluxStore
+from ingest.storage.influx_http import InfluxHttp
+from ingest.storage.sqlite import SqliteStore
+from support.influx import InfluxDB
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "telemetry.sqlite")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def influx_store(influxd: InfluxDB, influx_db: str) -> Iterator[InfluxStore]:
+    store = InfluxStore(InfluxHttp(influxd.url, influx_db))
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "influx"])
+def store(request: pytest.FixtureRequest) -> Store:
+    """Each test that takes `store` runs once per store."""
+    fixture = "sqlite_store" if request.param == "sqlite" else "influx_store"
+    found: Store = request.getfixturevalue(fixture)
+    return found
+
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> TokenStore:
+    return TokenStore(tmp_path / "data")
+
+
+@pytest.fixture
+def secrets(tokens: TokenStore) -> dict[Scope, str]:
+    """A secret per scope."""
+    return {scope: tokens.create(scope, f"test {scope}")[0] for scope in Scope}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    found = Registry(tmp_path / "registry.sqlite")
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def make_api(tokens: TokenStore, registry: Registry, secrets: dict[Scope, str]) -> Callable[..., TestClient]:
+    """A test client of a standalone API over `store`, authorised as admin unless told otherwise."""
+
+    def make(store: Store, scope: Scope | None = Scope.ADMIN, **parts: Any) -> TestClient:
+        settings = parts.pop("settings", ApiSettings(rate_per_s=1000, rate_burst=1000))
+        app: FastAPI = create_api(
+            reader=store,
+            directory=registry,
+            tokens=tokens,
+            bus=parts.pop("bus", EventBus()),
+            settings=settings,
+            clock=lambda: NOW_MS / 1000,
+            **parts,
+        )
+        client = TestClient(app, raise_server_exceptions=False)
+        if scope is not None:
+            client.headers.update(bearer(secrets[scope]))
+        return client
+
+    return make
