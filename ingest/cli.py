@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ingest import __version__
+from ingest.api.cli import token_app
 from ingest.provision.cli import device_app
 from ingest.serve import serve
 
@@ -12,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="sensorfleet: every sensor reading, stored."
 )
 app.add_typer(device_app, name="device")
+app.add_typer(token_app, name="token")
 
 
 @app.command()
