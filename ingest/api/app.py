@@ -90,7 +90,8 @@ def create_api(**parts: Unpack[ApiParts]) -> FastAPI:
 
 
 async def _unprocessable(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=422)
+    # Shaped like FastAPI's own validation errors, so clients read every 422 the same way.
+    return JSONResponse({"detail": [{"loc": ["query"], "msg": str(exc), "type": "value_error"}]}, 422)
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

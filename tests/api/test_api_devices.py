@@ -1,0 +1,90 @@
+"""Devices, latest values and the CSV export, from a real registry and both stores."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+from api.helpers import NOW_MS, iso
+from fastapi.testclient import TestClient
+
+from ingest.codec.payload import Limits, decode_status, decode_telemetry
+from ingest.points import Point
+from ingest.registry.devices import Registry
+from ingest.storage.base import Store
+
+
+def receive(store: Store, registry: Registry, device: str, payload: bytes) -> None:
+    """What the pipeline does with a telemetry message: decode, store, count."""
+    telemetry = decode_telemetry(device, payload, NOW_MS, Limits())
+    store.write(telemetry.points)
+    registry.record([(telemetry, NOW_MS)])
+
+
+def test_devices_show_status_latest_values_and_completeness(
+    store: Store, registry: Registry, make_api: Callable[..., TestClient]
+) -> None:
+    birth = b'{"online":true,"fw":"0.3.1","boot":4,"rssi":-61,"heap_free":61234,"outbox":0,"dropped":0}'
+    registry.set_status("dev-1", decode_status(birth, Limits()), NOW_MS - 5000)
+    receive(
+        store,
+        registry,
+        "dev-1",
+        b'{"boot":4,"seq":0,"readings":[{"ts":%d,"t":1.5},{"ts":%d,"t":2.5}]}'
+        % (NOW_MS - 3000, NOW_MS - 2000),
+    )
+    # seq 2..4 never arrive.
+    receive(
+        store,
+        registry,
+        "dev-1",
+        b'{"boot":4,"seq":5,"readings":[{"ts":%d,"t":3.5,"door":true}]}' % (NOW_MS - 1000),
+    )
+    receive(store, registry, "dev-2", b'{"ts":%d,"humidity":40}' % (NOW_MS - 500))
+    api = make_api(store)
+
+    devices = api.get("/api/v1/devices").json()["devices"]
+    assert [d["id"] for d in devices] == ["dev-1", "dev-2"]
+    one = api.get("/api/v1/devices/dev-1").json()
+    assert one == devices[0]
+    assert one["online"] is True and one["fw"] == "0.3.1" and one["rssi"] == -61
+    assert one["status"]["heap_free"] == 61234
+    assert one["latest"] == {"device": "dev-1", "ts": NOW_MS - 1000, "values": {"t": 3.5, "door": True}}
+    completeness = one["completeness"]
+    assert (completeness["received"], completeness["missing"], completeness["duplicates"]) == (3, 3, 0)
+    assert completeness["boots"] == [{"boot": 4, "received": 3, "missing": [[2, 4]]}]
+    assert devices[1]["latest"]["values"] == {"humidity": 40.0} and devices[1]["online"] is None
+
+    assert api.get("/api/v1/devices/dev-2/latest").json()["values"] == {"humidity": 40.0}
+    assert api.get("/api/v1/devices/nobody").status_code == 404
+    assert api.get("/api/v1/devices/nobody/latest").json() == {"device": "nobody", "ts": None, "values": {}}
+
+
+def test_csv_export_streams_every_value_in_order(store: Store, make_api: Callable[..., TestClient]) -> None:
+    points = [
+        Point("dev-1", NOW_MS - 10_000_000 + i * 1000, {"a": i * 0.5, "b": i % 2 == 0}) for i in range(7000)
+    ]
+    store.write(points)
+    store.write([Point("dev-2", NOW_MS - 1000, {"a": 99.0})])
+    api = make_api(store)
+    with api.stream(
+        "GET", "/api/v1/devices/dev-1/export.csv", params={"start": iso(NOW_MS - 10_000_000), "end": "now"}
+    ) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        chunks = list(r.iter_text())
+    rows = list(csv.reader(io.StringIO("".join(chunks))))
+    assert rows[0] == ["time", "ts_ms", "metric", "value"]
+    expected = [
+        [str(p.ts_ms), name, str(v).lower() if isinstance(v, bool) else str(v)]
+        for p in points
+        for name, v in sorted(p.fields.items())
+    ]
+    assert sorted((r[1:] for r in rows[1:]), key=lambda r: (int(r[0]), r[1])) == expected
+    assert rows[1][0] == iso(points[0].ts_ms).replace("Z", "+00:00")
+    only_a = api.get(
+        "/api/v1/devices/dev-1/export.csv", params={"start": "-1h", "end": "now", "metric": "a"}
+    ).text.splitlines()
+    assert {line.split(",")[2] for line in only_a[1:]} == {"a"} and len(
+        only_a
+    ) == 1 + 600  # the last 600 s of readings
