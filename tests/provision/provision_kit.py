@@ -1,0 +1,154 @@
+"""Helpers for the provisioning tests: a virtual board's REPL on a loopback port, tiny firmware trees."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import socket
+import subprocess
+import threading
+import time
+import tty
+from pathlib import Path
+
+from ingest.provision.deploy import build_files
+from ingest.provision.firmware_tree import read_tree
+from support.micropython import run_file
+
+_POLL_S = 0.1
+_PROMPT_TIMEOUT_S = 30
+
+
+class ReplBridge:
+    """Like `socat TCP-LISTEN:PORT,fork EXEC:micropython,pty,rawer`: every connection gets a fresh
+    unix-port `micropython` REPL on a pty, started in `fsdir`, which is the board's filesystem.
+
+    `drop()` kills the board in the middle of whatever it is doing: the host sees the port vanish.
+    """
+
+    def __init__(self, fsdir: Path, binary: str):
+        self.fsdir = fsdir
+        self.binary = binary
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(_POLL_S)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"socket://127.0.0.1:{self.port}"
+        self.sessions = 0
+        self._child: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        master, slave = pty.openpty()
+        tty.setraw(slave)
+        child = subprocess.Popen(
+            [self.binary], cwd=self.fsdir, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+        )
+        os.close(slave)
+        self._child = child
+        self.sessions += 1
+        try:
+            # A real board is already at its prompt when the port opens; the unix port flushes
+            # input while it sets up its terminal, so nothing is passed on before the prompt.
+            self._await_prompt(master)
+            while not self._stop.is_set():
+                ready, _, _ = select.select([conn, master], [], [], _POLL_S)
+                if conn in ready:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    os.write(master, data)
+                if master in ready:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:  # EIO: the board's process is gone
+                        return
+                    if not data:
+                        return
+                    conn.sendall(data)
+                elif child.poll() is not None:
+                    return
+        except OSError:  # the host hung up while we wrote to it
+            return
+        finally:
+            os.close(master)
+            self._end(child)
+
+    def _await_prompt(self, master: int) -> None:
+        seen = b""
+        deadline = time.monotonic() + _PROMPT_TIMEOUT_S
+        while not seen.endswith(b">>> "):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no REPL prompt from {self.binary}: {seen[-200:]!r}")
+            ready, _, _ = select.select([master], [], [], _POLL_S)
+            if ready:
+                seen += os.read(master, 4096)
+
+    @staticmethod
+    def _end(child: subprocess.Popen[bytes]) -> None:
+        if child.poll() is None:
+            child.kill()
+        child.wait(10)
+
+    def drop(self) -> None:
+        """The board disappears (power cut, cable pulled)."""
+        child = self._child
+        if child is not None:
+            self._end(child)
+
+    def idle(self) -> bool:
+        return self._child is None or self._child.poll() is not None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._listener.close()
+        self.drop()
+
+
+MAIN = """import json
+import app.version
+with open('config.json') as f:
+    config = json.load(f)
+print('firmware', app.version.VERSION, config['device_id'])
+"""
+
+
+def firmware(root: Path, version: str, extra: dict[str, str] | None = None) -> Path:
+    """A tiny firmware tree whose main.py prints its version and the board's device id."""
+    files = {
+        "main.py": MAIN,
+        "app/__init__.py": "",
+        "app/version.py": f"VERSION = {version!r}\n",
+        **(extra or {}),
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def files_for(
+    tmp_path: Path, version: str, extra: dict[str, str] | None = None, compiled: bool = False
+) -> dict[str, bytes]:
+    """The files a deploy of that firmware version puts on board `dev-1`."""
+    tree = firmware(tmp_path / f"fw-{version}", version, extra)
+    return build_files(read_tree(tree), {"device_id": "dev-1", "interval_s": 1}, compiled)
+
+
+def run_board(fsdir: Path) -> str:
+    """Runs the board's main.py to its end; returns what it printed."""
+    result = run_file(fsdir / "main.py", timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
