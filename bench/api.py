@@ -1,0 +1,141 @@
+"""Latency of the query API: a 24-hour series at 1-minute means, over 1,000,000 stored points, on each
+store, through real HTTP (uvicorn) with a bearer token. Target: p95 < 100 ms."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from ingest.api import create_api
+from ingest.api.config import ApiSettings
+from ingest.api.events import EventBus
+from ingest.api.tokens import Scope, TokenStore
+from ingest.points import Point
+from ingest.registry.devices import Registry
+from ingest.storage.base import Store
+from ingest.storage.influx import InfluxStore
+from ingest.storage.influx_http import InfluxHttp
+from ingest.storage.sqlite import SqliteStore
+from support.influx import InfluxDB
+from support.procs import free_port, wait_until
+
+POINTS = 1_000_000
+STEP_MS = 1000
+DAY_MS = 86_400_000
+REQUESTS = 200
+WARMUP = 10
+
+
+def _fill_influx(server: InfluxDB, db: str, start_ms: int, values: list[float]) -> None:
+    for i in range(0, len(values), 100_000):
+        lines = (
+            f"telemetry,device=bench v={v!r} {start_ms + (i + j) * STEP_MS}"
+            for j, v in enumerate(values[i : i + 100_000])
+        )
+        server.write(db, "\n".join(lines))
+
+
+def _fill_sqlite(store: SqliteStore, start_ms: int, values: list[float]) -> None:
+    for i in range(0, len(values), 100_000):
+        store.write(
+            [
+                Point("bench", start_ms + (i + j) * STEP_MS, {"v": v})
+                for j, v in enumerate(values[i : i + 100_000])
+            ]
+        )
+
+
+def _measure(store: Store, workdir: Path, start_ms: int, end_ms: int) -> list[float]:
+    tokens = TokenStore(workdir)
+    secret = tokens.create(Scope.READ, "bench")[0]
+    registry = Registry(workdir / "registry.sqlite")
+    app = create_api(
+        reader=store,
+        directory=registry,
+        tokens=tokens,
+        bus=EventBus(),
+        settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 30, "uvicorn")
+    rng = random.Random(3)
+    latencies = []
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {secret}"}
+        ) as http:
+            for n in range(WARMUP + REQUESTS):
+                # Whole minutes back from the (minute-aligned) end: exactly 1440 windows.
+                day_start = end_ms - DAY_MS - rng.randrange((end_ms - DAY_MS - start_ms) // 60_000) * 60_000
+                params = {
+                    "metric": "v",
+                    "agg": "mean",
+                    "every": "1m",
+                    "start": _iso(day_start),
+                    "end": _iso(day_start + DAY_MS),
+                }
+                began = time.perf_counter()
+                r = http.get("/api/v1/devices/bench/series", params=params)
+                elapsed = time.perf_counter() - began
+                if r.status_code != 200 or len(r.json()["points"]) != 1440:
+                    raise RuntimeError(f"unexpected answer {r.status_code}: {r.text[:200]}")
+                if n >= WARMUP:
+                    latencies.append(elapsed * 1000)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        registry.close()
+    return latencies
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _row(store: str, latencies: list[float]) -> dict[str, object]:
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "store": store,
+        "points stored": POINTS,
+        "requests": len(latencies),
+        "p50 ms": round(q[49], 1),
+        "p95 ms": round(q[94], 1),
+        "max ms": round(max(latencies), 1),
+    }
+
+
+def run() -> list[dict[str, object]]:
+    end_ms = (int(time.time() * 1000) // 60_000) * 60_000
+    start_ms = end_ms - POINTS * STEP_MS
+    rng = random.Random(1)
+    values = [round(rng.uniform(-20, 40), 3) for _ in range(POINTS)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        sqlite = SqliteStore(work / "telemetry.sqlite")
+        _fill_sqlite(sqlite, start_ms, values)
+        rows.append(_row("sqlite", _measure(sqlite, work / "sqlite", start_ms, end_ms)))
+        sqlite.close()
+        influxd = InfluxDB(work / "influxdb")
+        influxd.start()
+        try:
+            influxd.create_database("bench")
+            _fill_influx(influxd, "bench", start_ms, values)
+            influx = InfluxStore(InfluxHttp(influxd.url, "bench"))
+            rows.append(_row("influxdb 1.x", _measure(influx, work / "influx", start_ms, end_ms)))
+            influx.close()
+        finally:
+            influxd.close()
+    return rows
