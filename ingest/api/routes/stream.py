@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ingest.api.auth import ReadToken
@@ -16,19 +16,30 @@ from ingest.api.events import EventBus, Subscription
 from ingest.codec.payload import DEVICE_ID
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[ReadToken])
+DISCONNECT_CHECK_S = 1.0
 
 
-async def _events(bus: EventBus, sub: Subscription, keepalive_s: float, max_s: float) -> AsyncIterator[bytes]:
-    deadline = time.monotonic() + max_s
+async def _events(
+    request: Request, bus: EventBus, sub: Subscription, keepalive_s: float, max_s: float
+) -> AsyncIterator[bytes]:
+    now = time.monotonic()
+    deadline, quiet_since = now + max_s, now
     try:
         # A first line at once tells the client it is subscribed.
         yield b": connected\n\n"
         while (left := deadline - time.monotonic()) > 0:
-            event = await sub.get(min(keepalive_s, left))
-            if event is None:
+            # Short waits, so a client that went away is noticed within a second, not at the next write.
+            event = await sub.get(min(DISCONNECT_CHECK_S, left))
+            if event is not None:
+                quiet_since = time.monotonic()
+                yield (
+                    b"event: " + event.kind.encode() + b"\ndata: " + orjson.dumps(dict(event.data)) + b"\n\n"
+                )
+            elif await request.is_disconnected():
+                return
+            elif time.monotonic() - quiet_since >= keepalive_s:
+                quiet_since = time.monotonic()
                 yield b": keepalive\n\n"
-                continue
-            yield b"event: " + event.kind.encode() + b"\ndata: " + orjson.dumps(dict(event.data)) + b"\n\n"
     finally:
         bus.unsubscribe(sub)
 
@@ -51,13 +62,14 @@ async def _events(bus: EventBus, sub: Subscription, keepalive_s: float, max_s: f
     "The stream ends after a while (an hour by default): reconnect.",
 )
 async def stream(
+    request: Request,
     context: Annotated[ApiContext, Depends(api_context)],
     device: Annotated[str | None, Query(pattern=DEVICE_ID.pattern, description="only this device")] = None,
 ) -> StreamingResponse:
     settings = context.settings
     sub = context.bus.subscribe(device)
     return StreamingResponse(
-        _events(context.bus, sub, settings.stream_keepalive_s, settings.stream_max_s),
+        _events(request, context.bus, sub, settings.stream_keepalive_s, settings.stream_max_s),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
