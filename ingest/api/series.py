@@ -37,6 +37,10 @@ class Series:
     truncated: bool
 
 
+NUMERIC_ONLY = frozenset({Agg.MEAN, Agg.SUM})
+"""Aggregates that make no sense of booleans (InfluxDB refuses them; SQLite would average 0s and 1s)."""
+
+
 def query_series(reader: SeriesReader, request: SeriesRequest, limit: int) -> Series:
     """Aggregates of one metric over [start_ms, end_ms), at most `limit` points."""
     if request.every_ms is not None and request.max_points is not None:
@@ -47,7 +51,18 @@ def query_series(reader: SeriesReader, request: SeriesRequest, limit: int) -> Se
     if window_count(start, end, every) > limit:
         query_end = (start // every + limit) * every
     points = reader.series(request.device, request.metric, start, query_end, request.agg, every)
+    if request.agg in NUMERIC_ONLY and points:
+        _refuse_booleans(reader, request, max(points[0][0], start), min(points[0][0] + every, query_end))
     truncated = query_end < end and bool(
         reader.series(request.device, request.metric, query_end, end, Agg.COUNT, end - query_end)
     )
     return Series(request.device, request.metric, request.agg, every, start, query_end, points, truncated)
+
+
+def _refuse_booleans(reader: SeriesReader, request: SeriesRequest, start_ms: int, end_ms: int) -> None:
+    # One window's last value shows the metric's type at the cost of reading that window only.
+    sample = reader.series(request.device, request.metric, start_ms, end_ms, Agg.LAST, end_ms - start_ms)
+    if sample and isinstance(sample[0][1], bool):
+        raise QueryError(
+            f"{request.metric!r} is a boolean metric: use count, last, min or max, not {request.agg}"
+        )
