@@ -28,7 +28,7 @@ from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.spool import Spool
 from ingest.storage.sqlite import SqliteStore
-from ingest.writer import Message, Writer, WriterConfig
+from ingest.writer import Message, Work, Writer, WriterConfig
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ class IngestService:
         )
         limits = Limits(s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000)
         self.router = Router(s.topic_prefix, limits, self.registry, self.metrics)
+        self.listeners: list[Callable[[Work], None]] = []
+        """Called with each routed message (e.g. the API's live event stream), after the writer has it."""
         self.broker = EmbeddedBroker(port=s.embedded_broker_port) if s.mqtt_url is None else None
         self.intake = MqttIntake(
             IntakeConfig(
@@ -114,7 +116,10 @@ class IngestService:
         m.gauge("writer_pending", "messages waiting for the writer", lambda: self.writer.pending())
 
     def _received(self, message: Message) -> None:
-        self.writer.submit(self.router.route(message))
+        work = self.router.route(message)
+        self.writer.submit(work)
+        for listener in self.listeners:
+            listener(work)
 
     def start(self) -> None:
         if self.broker is not None:
