@@ -45,6 +45,7 @@ def serve(
 ) -> None:
     """Receive device messages over MQTT, store them, serve health, metrics and the API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per write is noise
     try:
         settings = load_settings(
             config,
@@ -67,7 +68,14 @@ def serve(
         typer.echo(f"sensorfleet serve: {e}", err=True)
         raise typer.Exit(2) from e
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            # Event streams stay open until the client leaves: without a bound, SIGTERM would wait for them.
+            timeout_graceful_shutdown=5,
+        )
     )
     try:
         server.run()

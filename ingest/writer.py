@@ -159,6 +159,9 @@ class Writer:
                 log.error("%s: not acknowledging messages until the store is back", e)
             self.spool_full = True
             self._held = batch
+        except Exception:  # e.g. the disk: keep the messages unacknowledged and try again
+            log.exception("storing a batch of %d messages failed; retrying", len(batch))
+            self._held = batch
 
     def _flush(self, batch: list[Work]) -> None:
         telemetry = [w for w in batch if w.telemetry is not None]

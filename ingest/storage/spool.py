@@ -77,7 +77,8 @@ class Spool:
                 f.write(record)
                 f.flush()
                 os.fsync(f.fileno())
-            if f.tell() == len(record):
+                created = f.tell() == len(record)
+            if created:
                 _fsync_dir(self.dir)  # a new segment's directory entry must survive a crash too
             self.batches += 1
 
