@@ -1,0 +1,92 @@
+"""The API inside a real `sensorfleet serve` process, with a real Mosquitto and the SQLite store: a reading
+published over MQTT reaches a stream client within a second, and serve stops promptly with a stream open."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from api.sse import SseReader
+
+from ingest.api.tokens import Scope, TokenStore
+from support.mosquitto import Mosquitto
+from support.mqtt import Recorder
+from support.procs import Process, free_port, wait_until
+
+SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
+
+
+class Serve:
+    def __init__(self, workdir: Path, mqtt_url: str):
+        self.data_dir = workdir / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tokens = TokenStore(self.data_dir)
+        env = {
+            **os.environ,
+            "SENSORFLEET_DATA_DIR": str(self.data_dir),
+            "SENSORFLEET_HTTP_PORT": str(self.port),
+        }
+        env |= {"SENSORFLEET_MQTT_URL": mqtt_url, "SENSORFLEET_CLIENT_ID": "api-serve-test"}
+        self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=env)
+
+    def start(self) -> None:
+        self.process.start()
+        wait_until(self._ready, 60, "sensorfleet serve /readyz")
+
+    def _ready(self) -> bool:
+        self.process.check_alive("sensorfleet serve")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+@pytest.fixture
+def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Serve]:
+    found = Serve(tmp_path, mosquitto.url)
+    found.start()
+    yield found
+    found.process.stop()
+
+
+def test_a_reading_over_mqtt_reaches_a_stream_client_of_serve_within_a_second(
+    serve: Serve, mosquitto: Mosquitto
+) -> None:
+    token = serve.tokens.create(Scope.READ)[0]
+    stream = SseReader(f"{serve.url}/api/v1/stream", token, {"device": "dev-1"})
+    board = Recorder(mosquitto.port, client_id="dev-1")
+    try:
+        for n in range(5):
+            sent = time.monotonic()
+            board.publish("sf/dev-1/telemetry", orjson.dumps({"ts": int(time.time() * 1000), "n": float(n)}))
+            got = stream.wait_for(
+                lambda e, n=n: e.kind == "reading" and e.data["values"].get("n") == n, 5, "it"
+            )
+            assert got.at - sent < 1.0, f"reading {n} took {got.at - sent:.3f} s"
+        # And it was stored: the series has all five.
+        api = httpx.Client(base_url=serve.url, headers={"Authorization": f"Bearer {token}"})
+        wait_until(
+            lambda: api.get("/api/v1/devices/dev-1/latest").json()["values"].get("n") == 4.0, 10, "stored"
+        )
+        count = api.get("/api/v1/devices/dev-1/series", params={"metric": "n", "agg": "count", "every": "1d"})
+        assert sum(v for _, v in count.json()["points"]) == 5
+    finally:
+        board.close()
+        stream.close()
+
+
+def test_serve_stops_promptly_while_a_stream_is_open(serve: Serve) -> None:
+    stream = SseReader(f"{serve.url}/api/v1/stream", serve.tokens.create(Scope.READ)[0])
+    try:
+        began = time.monotonic()
+        assert serve.process.stop(timeout=30) is not None
+        assert time.monotonic() - began < 10
+    finally:
+        stream.close()
