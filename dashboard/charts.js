@@ -33,7 +33,7 @@ export class TimeChart {
         scales: { x: { time: true } },
         axes: [
           { stroke: css("--fg-muted"), grid: { stroke: css("--grid") } },
-          { stroke: css("--fg-muted"), grid: { stroke: css("--grid") }, size: 56,
+          { stroke: css("--fg-muted"), grid: { stroke: css("--grid") }, size: 80,
             values: (u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit ? ` ${unit}` : ""}`) },
         ],
         series: [

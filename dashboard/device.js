@@ -158,8 +158,6 @@ export class DeviceView {
       if (Boolean(data.online) !== this.device.online) this.pushHistory({ online: Boolean(data.online), at: Date.now() });
       this.device.online = Boolean(data.online);
       for (const key of ["fw", "rssi", "outbox", "dropped"]) if (key in data) this.device[key] = data[key];
-    } else if (type === "result") {
-      this.showResult(data.op || "command", data);
     }
     this.renderSummary();
   }
@@ -202,15 +200,19 @@ export class DeviceView {
     }
   }
 
+  // `outcome` is the API's command ({status: ok|error|timeout|pending, result, error}) or a local error.
   showResult(op, outcome) {
     const list = this.root.querySelector("#results");
-    const text = outcome.pending
-      ? "sent, waiting for the board…"
-      : outcome.ok === false || outcome.error
-        ? `failed: ${outcome.error || outcome.status}`
-        : `ok ${JSON.stringify(outcome.result ?? outcome)}`;
+    const status = outcome.pending ? "sending" : outcome.status || (outcome.ok === false ? "error" : "ok");
+    const text = {
+      sending: "sent, waiting for the board…",
+      pending: "sent; no answer yet",
+      timeout: "no answer from the board in time (is it online?)",
+      error: `failed: ${outcome.error}`,
+      ok: `ok ${JSON.stringify(outcome.result ?? {})}`,
+    }[status] ?? status;
     const item = document.createElement("li");
-    item.className = outcome.pending ? "pending" : outcome.ok === false || outcome.error ? "error" : "ok";
+    item.className = status === "ok" ? "ok" : status === "error" || status === "timeout" ? "error" : "pending";
     item.innerHTML = `<strong>${escapeHtml(op)}</strong> ${escapeHtml(text)}`;
     if (list.firstElementChild?.classList.contains("pending") && !outcome.pending) list.firstElementChild.remove();
     list.prepend(item);

@@ -12,9 +12,7 @@ const SORTS = {
 
 // One device as the page keeps it, whatever the API's exact field names.
 export function normalise(raw) {
-  const latest = raw.latest || {};
-  const values = {};
-  for (const [metric, v] of Object.entries(latest)) values[metric] = v && typeof v === "object" ? v.value : v;
+  const values = { ...(raw.latest?.values || {}) };
   const status = raw.status || {};
   const completeness = raw.completeness || {};
   return {
@@ -191,7 +189,7 @@ export class FleetView {
     this.sparks.get(key)?.destroy();
     this.sparks.delete(key);
     try {
-      const series = await api.getSeries(device.id, metric, { start: "-1h", maxPoints: 60 });
+      const series = await api.getSeries(device.id, metric, { start: "-15m", maxPoints: 60 });
       if (el.isConnected && series.points.length) this.sparks.set(key, sparkline(el, series.points));
     } catch (_) { /* a sparkline is decoration: the card stays useful without it */ }
   }
