@@ -12,12 +12,16 @@ import time
 import tty
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from ingest.provision.deploy import build_files
 from ingest.provision.firmware_tree import read_tree
-from support.micropython import run_file
+from support.micropython import VirtualBoard, run_file
 
 _POLL_S = 0.1
 _PROMPT_TIMEOUT_S = 30
+_RESET_GRACE_S = 2
 
 
 class ReplBridge:
@@ -30,6 +34,9 @@ class ReplBridge:
     def __init__(self, fsdir: Path, binary: str):
         self.fsdir = fsdir
         self.binary = binary
+        self.booted: VirtualBoard | None = None
+        """Set by `boot_after_reset()`: the firmware run from `fsdir` once the REPL ends itself."""
+        self._boot_after_reset = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(_POLL_S)
         self.port = self._listener.getsockname()[1]
@@ -67,23 +74,45 @@ class ReplBridge:
                 if conn in ready:
                     data = conn.recv(4096)
                     if not data:
+                        self._host_gone(child)
                         return
                     os.write(master, data)
                 if master in ready:
                     try:
                         data = os.read(master, 4096)
                     except OSError:  # EIO: the board's process is gone
-                        return
+                        data = b""
                     if not data:
+                        self._maybe_boot(child)
                         return
                     conn.sendall(data)
                 elif child.poll() is not None:
+                    self._maybe_boot(child)
                     return
         except OSError:  # the host hung up while we wrote to it
             return
         finally:
             os.close(master)
             self._end(child)
+
+    def _host_gone(self, child: subprocess.Popen[bytes]) -> None:
+        # A board outlives the host closing the port; a reset sent just before may still be
+        # under way, so the REPL gets a moment to end by itself before it is stopped.
+        try:
+            child.wait(_RESET_GRACE_S)
+        except subprocess.TimeoutExpired:
+            return
+        self._maybe_boot(child)
+
+    def boot_after_reset(self) -> None:
+        """From now on, a REPL that ends by itself (the board reset) is followed by `main.py`."""
+        self._boot_after_reset = True
+
+    def _maybe_boot(self, child: subprocess.Popen[bytes]) -> None:
+        # A reset ends the REPL with a status; `drop()` kills it with a signal (negative code).
+        if child.wait(10) >= 0 and self._boot_after_reset and self.booted is None:
+            self.booted = VirtualBoard(self.fsdir)
+            self.booted.start()
 
     def _await_prompt(self, master: int) -> None:
         seen = b""
@@ -115,6 +144,8 @@ class ReplBridge:
         self._thread.join(10)
         self._listener.close()
         self.drop()
+        if self.booted is not None:
+            self.booted.stop()
 
 
 MAIN = """import json
@@ -152,3 +183,26 @@ def run_board(fsdir: Path) -> str:
     result = run_file(fsdir / "main.py", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip()
+
+
+def connect_code(port: int, username: str | None, password: str | None) -> int:
+    """The CONNACK return code the broker gives this login (0 = accepted)."""
+    done = threading.Event()
+    codes: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    if username is not None:
+        client.username_pw_set(username, password)
+
+    def on_connect(c: mqtt.Client, u: object, flags: object, rc: mqtt.ReasonCode, props: object) -> None:
+        codes.append(rc.value)
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert done.wait(10), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return codes[0]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from provision_kit import connect_code
 
 from ingest.provision.boardconfig import BoardSettings
 from ingest.provision.broker_files import BrokerFiles
@@ -37,29 +35,6 @@ def provision(data_dir: Path, *ids: str) -> tuple[dict[str, str], BrokerFiles]:
 def locked_broker(factory: Callable[..., Mosquitto], files: BrokerFiles) -> Mosquitto:
     extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
     return factory(MosquittoOptions(extra=extra))
-
-
-def connect_code(port: int, username: str | None, password: str | None) -> int:
-    """The CONNACK return code the broker gives this login (0 = accepted)."""
-    done = threading.Event()
-    codes: list[int] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    if username is not None:
-        client.username_pw_set(username, password)
-
-    def on_connect(c: mqtt.Client, u: object, flags: object, rc: mqtt.ReasonCode, props: object) -> None:
-        codes.append(rc.value)
-        done.set()
-
-    client.on_connect = on_connect
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        assert done.wait(10), "no CONNACK"
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return codes[0]
 
 
 @pytest.fixture

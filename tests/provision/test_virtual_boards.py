@@ -1,0 +1,128 @@
+"""The real firmware as virtual boards: `device simulate`, and a deploy that ends with a birth."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from provision_kit import ReplBridge, connect_code
+from typer.testing import CliRunner
+
+from ingest.errors import DeviceError
+from ingest.provision.broker_files import write_broker_files
+from ingest.provision.cli import device_app
+from ingest.provision.firmware_tree import firmware_root
+from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.registry import DeviceRegistry
+from ingest.provision.virtual import SIM_SENSOR_SETS, build_fleet
+from support.mosquitto import Mosquitto, MosquittoOptions
+from support.mqtt import Recorder
+from support.procs import wait_until
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_firmware() -> None:
+    try:
+        firmware_root()
+    except DeviceError as e:
+        pytest.skip(str(e))
+
+
+def metrics_by_device(recorder: Recorder) -> dict[str, set[str]]:
+    seen: dict[str, set[str]] = {}
+    for message in recorder.snapshot():
+        _, device, kind = message.topic.split("/", 2)
+        if kind == "telemetry":
+            for reading in json.loads(message.payload)["readings"]:
+                seen.setdefault(device, set()).update(k for k in reading if k != "ts")
+    return seen
+
+
+def test_simulate_runs_boards_with_different_sensors_and_stops_them(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    recorder = Recorder(mosquitto.port, ["sf/+/telemetry"])
+    try:
+        result = CliRunner().invoke(
+            device_app,
+            ["simulate", "3", "--mqtt-port", str(mosquitto.port), "--interval", "0.1", "--duration", "8",
+             "--data-dir", str(tmp_path)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        seen = metrics_by_device(recorder)
+    finally:
+        recorder.close()
+    assert seen == {f"sim-{i + 1}": set(SIM_SENSOR_SETS[i]) for i in range(3)}
+    pids = [int(pid) for pid in re.findall(r"virtual board sim-\d: pid (\d+)", caplog.text)]
+    assert len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert (tmp_path / "virtual-boards/sim-2/config.json").exists()
+
+
+def test_a_fleet_keeps_its_flash_across_restarts(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    recorder = Recorder(mosquitto.port, ["sf/+/status"])
+    try:
+        for boot in (1, 2):
+            fleet = build_fleet(tmp_path, 2, "127.0.0.1", mosquitto.port, "sf", 0.5)
+            with fleet:
+                wait_until(lambda n=boot: len(births(recorder)) >= 2 * n, 30, f"boot {boot} births")
+            assert all(not member.board.running() for member in fleet.boards)
+        assert sorted((b["device"], b["boot"]) for b in births(recorder)) == [
+            ("sim-1", 1), ("sim-1", 2), ("sim-2", 1), ("sim-2", 2)
+        ]  # fmt: skip
+    finally:
+        recorder.close()
+
+
+def births(recorder: Recorder) -> list[dict[str, object]]:
+    found = []
+    for message in recorder.snapshot():
+        status = json.loads(message.payload)
+        if status.get("online") is True:
+            found.append({"device": message.topic.split("/")[1], "boot": status["boot"]})
+    return found
+
+
+def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
+    tmp_path: Path, repl_bridge: ReplBridge, mosquitto_factory: Callable[..., Mosquitto]
+) -> None:
+    data = tmp_path / "data"
+    files = write_broker_files(DeviceRegistry(data), data, "sf")
+    extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
+    broker = mosquitto_factory(MosquittoOptions(extra=extra))
+    runner = CliRunner()
+    added = runner.invoke(
+        device_app,
+        ["add", "dev-1", "--broker-port", str(broker.port), "--interval", "0.2", "--data-dir", str(data)],
+    )
+    assert added.exit_code == 0, added.output
+    broker.process.signal(signal.SIGHUP)  # as `device add` tells the operator to do
+    registry = DeviceRegistry(data)
+    ingest_password = registry.login(INGEST_USERNAME).password
+    password = registry.get("dev-1").config["mqtt"]["password"]
+    wait_until(
+        lambda: connect_code(broker.port, "dev-1", password) == 0, 10, "the broker to reload its logins"
+    )
+    recorder = Recorder(broker.port, ["sf/#"], username=INGEST_USERNAME, password=ingest_password)
+    repl_bridge.boot_after_reset()
+    try:
+        deployed = runner.invoke(
+            device_app,
+            ["deploy", "dev-1", "--port", repl_bridge.url, "--birth-timeout", "60", "--data-dir", str(data)],
+        )
+        assert deployed.exit_code == 0, deployed.output
+        assert "dev-1 is online" in deployed.stdout
+        assert repl_bridge.booted is not None and repl_bridge.booted.process.running()
+        wait_until(lambda: "dev-1" in metrics_by_device(recorder), 30, "telemetry from the deployed board")
+    finally:
+        recorder.close()
+    assert metrics_by_device(recorder)["dev-1"] == {"temperature", "humidity"}
+    assert {m.topic.split("/")[1] for m in recorder.snapshot()} == {"dev-1"}
