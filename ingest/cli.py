@@ -6,6 +6,7 @@ import typer
 
 from ingest import __version__
 from ingest.api.cli import token_app
+from ingest.demo import demo
 from ingest.provision.cli import device_app
 from ingest.serve import serve
 
@@ -22,14 +23,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-@app.command()
-def demo() -> None:
-    """Embedded broker and store, virtual boards, API and dashboard, all on this machine."""
-    typer.echo("sensorfleet demo: not built yet", err=True)
-    raise typer.Exit(2)
-
-
 app.command()(serve)
+app.command()(demo)
 
 
 def main() -> None:
