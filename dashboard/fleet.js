@@ -189,7 +189,7 @@ export class FleetView {
     this.sparks.get(key)?.destroy();
     this.sparks.delete(key);
     try {
-      const series = await api.getSeries(device.id, metric, { start: "-15m", maxPoints: 60 });
+      const series = await api.getSeries(device.id, metric, { start: "-1h", maxPoints: 60 });
       if (el.isConnected && series.points.length) this.sparks.set(key, sparkline(el, series.points));
     } catch (_) { /* a sparkline is decoration: the card stays useful without it */ }
   }

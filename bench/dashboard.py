@@ -1,0 +1,121 @@
+"""The dashboard with a large fleet in Debian's Chromium: 200 devices with 30 days of readings each.
+
+Measures, over HTTP from a real uvicorn, time to the first render of the fleet view (200 cards), to
+all its sparklines, to the device view's charts for a 30-day range, and the time uPlot takes to draw
+a 10,000-point chart fetched from the API."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from ingest.api import create_api
+from ingest.api.config import ApiSettings
+from ingest.api.events import EventBus
+from ingest.api.tokens import Scope, TokenStore
+from ingest.codec.payload import Status
+from ingest.dashboard import mount_dashboard
+from ingest.points import Point
+from ingest.registry.devices import Registry
+from ingest.storage.sqlite import SqliteStore
+from support.browser import DESKTOP, chromium
+from support.procs import free_port, wait_until
+
+DEVICES = 200
+DAYS = 30
+STEP_MS = 15 * 60_000  # a reading every 15 minutes per device: 2,880 per device, 576,000 in all
+DETAIL_STEP_MS = 60_000  # the device charted at 10,000 points has one a minute: 43,200 over 30 days
+RUNS = 3
+
+DRAW_10K = """async ([device, start, every]) => {
+  const { TimeChart } = await import("/charts.js");
+  const token = localStorage.getItem("sensorfleet.token");
+  const url = `/api/v1/devices/${device}/series?metric=temperature&start=${start}&every=${every}`;
+  const series = await (await fetch(url, { headers: { Authorization: `Bearer ${token}` } })).json();
+  const el = document.createElement("div");
+  el.style.width = "1200px";
+  document.body.append(el);
+  const t0 = performance.now();
+  const chart = new TimeChart(el, "temperature", series.points);
+  const ms = performance.now() - t0;
+  chart.destroy();
+  el.remove();
+  return [series.points.length, ms];
+}"""
+
+
+def _fill(workdir: Path, now_ms: int) -> tuple[SqliteStore, Registry]:
+    store = SqliteStore(workdir / "telemetry.sqlite")
+    registry = Registry(workdir / "registry.sqlite")
+    start = now_ms - DAYS * 86_400_000
+    for d in range(DEVICES):
+        device = f"dev-{d:03d}"
+        step = DETAIL_STEP_MS if d == 0 else STEP_MS
+        store.write(
+            [
+                Point(device, ts, {"temperature": 20 + (ts // step + d) % 50 / 10, "humidity": 40.0 + d % 20})
+                for ts in range(start, now_ms, step)
+            ]
+        )
+        registry.set_status(device, Status(online=d % 10 != 0, fw="0.1.0", boot=1, rssi=-60.0), now_ms)
+    return store, registry
+
+
+def run() -> list[dict[str, object]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        now_ms = int(time.time() * 1000)
+        store, registry = _fill(workdir, now_ms)
+        tokens = TokenStore(workdir)
+        secret = tokens.create(Scope.READ, "bench")[0]
+        app = create_api(
+            reader=store,
+            directory=registry,
+            tokens=tokens,
+            bus=EventBus(),
+            settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
+        )
+        mount_dashboard(app)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+        wait_until(lambda: server.started, 30, "uvicorn")
+        base = f"http://127.0.0.1:{port}"
+        fleet, sparks, device, draw, drawn = [], [], [], [], 0
+        try:
+            with chromium() as browser:
+                for _ in range(RUNS):
+                    context = browser.new_context(viewport=DESKTOP)
+                    page = context.new_page()
+                    t0 = time.perf_counter()
+                    page.goto(f"{base}/#token={secret}")
+                    page.wait_for_function(f"document.querySelectorAll('.device').length === {DEVICES}")
+                    fleet.append((time.perf_counter() - t0) * 1000)
+                    page.wait_for_function(
+                        f"document.querySelectorAll('.spark .uplot').length === {DEVICES}", timeout=120_000
+                    )
+                    sparks.append((time.perf_counter() - t0) * 1000)
+                    page.evaluate("localStorage.setItem('sensorfleet.range', '30d')")
+                    t0 = time.perf_counter()
+                    page.goto(f"{base}/#/device/dev-000")
+                    page.wait_for_function("document.querySelectorAll('.chart .uplot').length === 2")
+                    device.append((time.perf_counter() - t0) * 1000)
+                    drawn, ms = page.evaluate(DRAW_10K, ["dev-000", f"-{DAYS}d", f"{DAYS * 86_400 // 10_000}s"])
+                    draw.append(ms)
+                    context.close()
+        finally:
+            server.should_exit = True
+            store.close()
+            registry.close()
+    med = statistics.median
+    return [
+        {"measure": f"fleet view, first render of {DEVICES} cards", "median_ms": round(med(fleet))},
+        {"measure": f"fleet view, all {DEVICES} sparklines drawn", "median_ms": round(med(sparks))},
+        {"measure": f"device view, {DAYS}-day range, 2 charts drawn", "median_ms": round(med(device))},
+        {"measure": f"uPlot draws a {drawn}-point chart", "median_ms": round(med(draw), 1)},
+    ]
