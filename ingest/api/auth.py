@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -39,6 +39,13 @@ def require(scope: Scope) -> Callable[..., Token]:
 
     return check
 
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no token, or an unknown or revoked one"},
+    403: {"description": "the token's scope is too small"},
+    429: {"description": "this token's request rate is spent: retry after `Retry-After` seconds"},
+}
+"""Answers every protected route may give, for the OpenAPI description."""
 
 ReadToken = Depends(require(Scope.READ))
 CommandToken = Depends(require(Scope.COMMAND))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ingest.storage.base import Agg
 
 COMMAND_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_ARGS_BYTES = 512
 
 
 class LatestOut(BaseModel):
@@ -85,6 +87,18 @@ class CommandIn(BaseModel):
     id: str | None = Field(
         None, pattern=COMMAND_ID_PATTERN, description="your id, to make a retry idempotent"
     )
+
+    @field_validator("args")
+    @classmethod
+    def _small_json(cls, args: dict[str, Any]) -> dict[str, Any]:
+        # What a board can parse: plain JSON (no integers beyond 64 bits) in a small buffer.
+        try:
+            size = len(orjson.dumps(args))
+        except TypeError as e:
+            raise ValueError(f"args cannot be sent as JSON: {e}") from None
+        if size > MAX_ARGS_BYTES:
+            raise ValueError(f"args take {size} bytes as JSON; a board accepts at most {MAX_ARGS_BYTES}")
+        return args
 
 
 class CommandOut(BaseModel):

@@ -110,6 +110,8 @@ def test_bad_command_bodies_are_422(api: TestClient) -> None:
         {"op": "ping", "id": "c1; DROP"},
         {"op": "ping", "args": []},
         {"op": "ping", "extra": 1},
+        {"op": "set", "args": {"interval_s": 1 << 64}},
+        {"op": "set", "args": {"note": "x" * 600}},
         {"args": {}},
         ["ping"],
         "ping",

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from ingest.api.auth import CommandToken
+from ingest.api.auth import AUTH_RESPONSES, CommandToken
 from ingest.api.commands import Command, CommandState
 from ingest.api.context import ApiContext, api_context
 from ingest.api.routes.devices import DeviceId
 from ingest.api.schemas import COMMAND_ID_PATTERN, CommandIn, CommandOut
 
-router = APIRouter(prefix="/api/v1/devices", tags=["commands"], dependencies=[CommandToken])
+router = APIRouter(
+    prefix="/api/v1/devices", tags=["commands"], dependencies=[CommandToken], responses=AUTH_RESPONSES
+)
 
 Context = Annotated[ApiContext, Depends(api_context)]
 Wait = Annotated[float, Query(ge=0, le=300, description="seconds to wait for the board's result")]

@@ -6,13 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from ingest.api.auth import ReadToken
+from ingest.api.auth import AUTH_RESPONSES, ReadToken
 from ingest.api.context import ApiContext, api_context
 from ingest.api.ports import DeviceRecord
 from ingest.api.schemas import BootOut, CompletenessOut, DeviceOut, DevicesOut, LatestOut
 from ingest.codec.payload import DEVICE_ID
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"], dependencies=[ReadToken])
+router = APIRouter(
+    prefix="/api/v1/devices", tags=["devices"], dependencies=[ReadToken], responses=AUTH_RESPONSES
+)
 
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID.pattern, examples=["dev-1"], description="device id")]
 Context = Annotated[ApiContext, Depends(api_context)]

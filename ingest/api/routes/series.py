@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
-from ingest.api.auth import ReadToken
+from ingest.api.auth import AUTH_RESPONSES, ReadToken
 from ingest.api.context import ApiContext, api_context
 from ingest.api.ports import SeriesReader
 from ingest.api.routes.devices import DeviceId
@@ -23,7 +23,9 @@ from ingest.codec.payload import METRIC_NAME
 from ingest.errors import QueryError
 from ingest.storage.base import Agg
 
-router = APIRouter(prefix="/api/v1/devices", tags=["series"], dependencies=[ReadToken])
+router = APIRouter(
+    prefix="/api/v1/devices", tags=["series"], dependencies=[ReadToken], responses=AUTH_RESPONSES
+)
 
 Context = Annotated[ApiContext, Depends(api_context)]
 Start = Annotated[

@@ -10,12 +10,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ingest.api.auth import ReadToken
+from ingest.api.auth import AUTH_RESPONSES, ReadToken
 from ingest.api.context import ApiContext, api_context
 from ingest.api.events import EventBus, Subscription
 from ingest.codec.payload import DEVICE_ID
 
-router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[ReadToken])
+router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[ReadToken], responses=AUTH_RESPONSES)
 DISCONNECT_CHECK_S = 1.0
 
 
