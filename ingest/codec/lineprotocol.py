@@ -2,13 +2,15 @@
 
 Escaping follows the spec: measurement escapes `,` and space; tag keys, tag values and field keys
 escape `,` `=` and space; string field values escape `"` and `\\`. What the protocol cannot carry
-(newlines, NaN/Inf, empty names, a trailing backslash, integers beyond int64) is rejected, never
-mangled, so what is written always reads back equal.
+(newlines, NaN/Inf, empty names, integers beyond int64, a key named `time`, and a backslash in a
+name that ends it or precedes one of `,= "\\`, which InfluxDB would read as an escape) is
+rejected, never mangled, so what is written always reads back equal.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 
 from ingest.errors import PayloadError
@@ -19,6 +21,7 @@ _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _FORBIDDEN = ("\n", "\r", "\t", "\x00")
+_AMBIGUOUS_BACKSLASH = re.compile(r'\\([,= "\\]|$)')
 
 FieldInput = float | int | bool | str
 
@@ -28,8 +31,8 @@ def _check_name(name: str, what: str) -> None:
         raise PayloadError(f"empty {what}")
     if any(c in name for c in _FORBIDDEN):
         raise PayloadError(f"{what} {name[:40]!r} contains a control character")
-    if name.endswith("\\"):
-        raise PayloadError(f"{what} {name[:40]!r} ends with a backslash")
+    if _AMBIGUOUS_BACKSLASH.search(name):
+        raise PayloadError(f"{what} {name[:40]!r} has a backslash InfluxDB would read as an escape")
 
 
 def escape_measurement(name: str) -> str:
@@ -42,6 +45,8 @@ def escape_measurement(name: str) -> str:
 def escape_key(name: str, what: str = "key") -> str:
     """Tag key, tag value or field key."""
     _check_name(name, what)
+    if name == "time" and what != "tag value":
+        raise PayloadError(f"InfluxDB does not store a {what} named 'time'")
     return name.translate(_KEY)
 
 

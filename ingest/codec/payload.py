@@ -18,6 +18,7 @@ from ingest.points import FieldValue, Point
 DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
 RESERVED_KEYS = frozenset({"ts", "age", "seq", "boot"})
+RESERVED_METRICS = frozenset({"time", "device"})  # InfluxDB's time column; the device tag
 MAX_READINGS = 10_000
 _INT64 = 1 << 63
 
@@ -116,7 +117,7 @@ def _decode_reading(
     for key, value in reading.items():
         if key in RESERVED_KEYS:
             continue
-        if not METRIC_NAME.match(key):
+        if not METRIC_NAME.match(key) or key in RESERVED_METRICS:
             raise PayloadError(f"invalid metric name {key[:80]!r}")
         if type(value) is bool:
             fields[key] = value

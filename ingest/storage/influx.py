@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ingest.codec.lineprotocol import encode_points
-from ingest.errors import PermanentStoreError, RequestTooLargeError
+from ingest.errors import PayloadError, PermanentStoreError, RequestTooLargeError
 from ingest.points import FieldValue, Point
 from ingest.storage.base import Agg, SeriesPoint, check_device, check_range, check_series
 from ingest.storage.influx_http import InfluxHttp
@@ -31,7 +31,11 @@ class InfluxStore:
         if not points:
             return
         try:
-            self.http.write(encode_points(self.measurement, self.static_tags, points))
+            body = encode_points(self.measurement, self.static_tags, points)
+        except PayloadError as e:
+            raise PermanentStoreError(f"cannot encode: {e}") from e
+        try:
+            self.http.write(body)
         except RequestTooLargeError:
             if len(points) == 1:
                 raise PermanentStoreError("a single point is larger than InfluxDB accepts") from None

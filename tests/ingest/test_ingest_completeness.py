@@ -1,0 +1,52 @@
+"""Completeness per device and boot: received, duplicates and missing ranges from (boot, seq)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.codec.payload import Status, Telemetry
+from ingest.points import Point
+from ingest.registry.completeness import SeqRanges
+from ingest.registry.devices import Registry
+
+
+def test_ranges_merge_count_duplicates_and_name_gaps() -> None:
+    r = SeqRanges()
+    assert r.add(0, 9) == 0
+    assert r.add(20, 29) == 0
+    assert r.missing() == [(10, 19)]
+    assert r.add(5, 14) == 5
+    assert r.add(15, 15) == 0
+    assert r.ranges == [(0, 15), (20, 29)]
+    assert r.missing() == [(16, 19)]
+    assert r.add(16, 19) == 0
+    assert (r.ranges, r.missing(), r.received()) == ([(0, 29)], [], 30)
+    assert r.add(0, 29) == 30
+
+
+def batch(device: str, boot: int, seq: int, n: int) -> Telemetry:
+    points = tuple(Point(device, 1000 + seq + i, {"v": 1.0, "seq": seq + i}) for i in range(n))
+    return Telemetry(device, points, boot, seq)
+
+
+def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.sqlite")
+    assert registry.record([(batch("dev-1", 1, 0, 10), 5), (batch("dev-1", 1, 15, 5), 6)]) == 0
+    assert registry.record([(batch("dev-1", 1, 5, 5), 7), (batch("dev-1", 2, 0, 3), 8)]) == 5
+    registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 9)
+    registry.close()
+
+    info = Registry(tmp_path / "registry.sqlite").device("dev-1")
+    assert info is not None
+    assert (info.received, info.duplicates, info.missing) == (23, 5, 5)
+    assert [(b.boot, b.received, b.missing) for b in info.boots] == [(1, 15, [(10, 14)]), (2, 3, [])]
+    assert (info.online, info.fw, info.rssi, info.last_seen_ms) == (True, "1.0", -70.0, 9)
+    assert info.status == {"online": True, "fw": "1.0", "boot": 2, "rssi": -70.0, "outbox": 0}
+
+
+def test_strict_mode_accepts_only_registered_devices(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.sqlite", strict=True)
+    assert not registry.accepts("dev-1")
+    registry.register("dev-1")
+    assert registry.accepts("dev-1")
+    assert Registry(tmp_path / "registry.sqlite", strict=True).accepts("dev-1")
