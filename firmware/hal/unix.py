@@ -1,0 +1,85 @@
+# The unix-port HAL: a "virtual board" whose flash is the current directory. No WiFi, no watchdog,
+# the clock is synced from the host (time.time() is real epoch time there), and the hardware
+# sensors get simulated buses (hal/fakes.py) so the real drivers run against emulated chips.
+import sys
+import time
+import asyncio
+
+
+class Hal:
+    name = "unix"
+
+    def __init__(self):
+        self.cause = "power_on"
+        self.cfg = None
+        self.buses = {}
+
+    def configure(self, cfg):
+        self.cfg = cfg
+
+    def log(self, msg):
+        print(msg)
+
+    async def network_up(self):
+        return True
+
+    def rssi(self):
+        return None
+
+    def reset_cause(self):
+        return self.cause
+
+    def wdt_start(self, seconds):
+        pass
+
+    def wdt_feed(self):
+        pass
+
+    def reboot(self):
+        # A soft reboot: main.py runs the firmware again in this process (flash = the directory).
+        self.cause = "soft"
+
+    def idle_forever(self, code=2):
+        # A bad config on the unix port: the message is printed, the process exits non-zero.
+        sys.exit(code)
+
+    async def clock_task(self, clock, cfg, log):
+        # clock_delay_s: 0 = synced at once (default), N = after N s (like a late NTP), < 0 = never.
+        d = cfg.get("clock_delay_s", 0)
+        if d < 0:
+            return
+        if d:
+            await asyncio.sleep_ms(int(d * 1000))
+        while True:
+            clock.set_epoch_ms(time.time_ns() // 1000000)
+            await asyncio.sleep_ms(3600000)
+
+    # -- simulated buses ----------------------------------------------------------------------
+    def _fake(self, key, make):
+        b = self.buses.get(key)
+        if b is None:
+            b = self.buses[key] = make()
+        return b
+
+    def i2c(self, name):
+        from hal.fakes import FakeI2C
+
+        return self._fake("i2c:" + str(name), lambda: FakeI2C(self.cfg["device_id"] if self.cfg else "x"))
+
+    def onewire(self, pin):
+        from hal.fakes import FakeOneWire
+
+        return self._fake("ow:%s" % pin, lambda: FakeOneWire(self.cfg["device_id"] if self.cfg else "x", 2))
+
+    def dht(self, pin):
+        from hal.fakes import fake_dht
+
+        return fake_dht(self.cfg["device_id"] if self.cfg else "x")
+
+    def adc(self, pin, atten=None):
+        from hal.fakes import FakeADC
+
+        return FakeADC(pin)
+
+    def mcu_temperature(self):
+        return 45.0 + (time.time() % 60) / 60

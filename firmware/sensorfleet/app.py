@@ -1,0 +1,439 @@
+# The firmware: sample sensors into the flash outbox, publish it in batches over MQTT, remove a
+# batch only after its PUBACK, report status, run commands, feed the watchdog on progress.
+#
+# Tasks (one asyncio loop):
+#   sampler    reads the sensors that are due, appends one reading (boot, seq, ts|uptime, values)
+#   net        WiFi + MQTT connect with backoff and jitter, subscribe, birth; waits for the link to end
+#   publisher  cmd results and status first, then batches from the outbox (in-flight window)
+#   house      batched flash writes, ack-position saves, status, heap marks, watchdog, console stats
+#   clock      NTP on the board, the host clock on the unix port
+import gc
+import asyncio
+from time import ticks_ms, ticks_diff
+from . import FW
+from . import mqtt as M
+from . import payload as PL
+from .clock import Clock
+from .outbox import Outbox, KIND_TS, KIND_UP, _mkdirs
+from .commands import Commands, save_settings
+from .sensors import build
+
+FLUSH_BYTES = 1024  # write the RAM buffer at once when it holds this much
+SAVE_MS = 2000  # save the acknowledged position at most this often
+MAX_VALUES = 900  # bytes of one reading's values (a batch is <= 1 KiB)
+SAMPLE_GRACE_MS = 10000  # the watchdog starves when no sample came for interval + this
+PUB_GRACE_MS = 20000  # ... or the publisher loop has not turned for this long
+GC_EVERY = 16384  # bytes allocated between two garbage collections
+
+
+def bump_boot(path):
+    # The boot counter in flash: read, add one, write atomically (temp + rename) before anything else.
+    import os
+
+    try:
+        with open(path) as f:
+            n = int(f.read())
+    except (OSError, ValueError):
+        n = 0
+    n += 1
+    with open(path + ".tmp", "w") as f:
+        f.write(str(n))
+    os.rename(path + ".tmp", path)
+    return n
+
+
+class App:
+    def __init__(self, hal, cfg, cfg_path="config.json"):
+        self.hal = hal
+        self.cfg = cfg
+        self.cfg_path = cfg_path
+        self.log = hal.log
+        self.clock = Clock()
+        m = cfg["mqtt"]
+        base = "%s/%s/" % (m["prefix"], cfg["device_id"])
+        self.t_tel = base + "telemetry"
+        self.t_status = base + "status"
+        self.t_cmd = base + "cmd"
+        self.t_res = base + "cmd/result"
+        dd = cfg["data_dir"]
+        _mkdirs(dd)
+        self.boot = bump_boot(dd + "/boot")
+        self.outbox = Outbox(dd + "/ob", cfg["segment_kb"] * 1024,
+                             max(2, cfg["outbox_kb"] // cfg["segment_kb"]), self.log).open()
+        self.seq = 0
+        self.sensors = build(cfg, hal, cfg["device_id"])
+        self.client = c = M.Client(m["client_id"], m["user"], m["password"], m["keepalive"],
+                                   m["clean_session"], (self.t_status, b'{"online":false}', 1, True),
+                                   m["window"], int(m["timeout_s"] * 1000))
+        c.on_message = self._on_message
+        c.on_ack = self._on_ack
+        c.log = self.log
+        self.cmds = Commands(self, dd + "/cmds.json")
+        self.outq = []  # (topic, payload, retain, tag): QoS 1, sent before telemetry
+        self.wake = asyncio.Event()
+        self.done = asyncio.Event()
+        self.result = None
+        self.samples = 0
+        self.acked = 0
+        self.sampling = True
+        self.heap_peak = 0
+        self.heap_free = 0
+        self.sample_beat = self.pub_beat = ticks_ms()
+        self.buf_since = None
+        self.reboot_at = None
+        self.reboot_acked = False
+        self.connects = 0
+        self.crashes = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def run(self):
+        h = self.hal
+        ob = self.outbox
+        self.log("sensorfleet %s on %s: device %s boot %d, reset cause %s, outbox %d waiting, %d dropped"
+                 % (FW, h.name, self.cfg["device_id"], self.boot, h.reset_cause(), ob.pending, ob.dropped))
+        if not self.sensors:
+            self.log("config: no sensors configured: nothing will be sampled")
+        h.wdt_start(self.cfg["wdt_s"])
+        # Collect early and often: garbage then never piles up into a fragmented heap.
+        gc.threshold(GC_EVERY)
+        # The clock task first: on the unix port it syncs before the first sample is taken.
+        tasks = [asyncio.create_task(self._guard(n, f)) for n, f in (
+            ("clock", lambda: h.clock_task(self.clock, self.cfg, self.log)), ("sampler", self._sampler),
+            ("net", self._net), ("publisher", self._publisher), ("house", self._house))]
+        await self.done.wait()
+        for t in tasks:
+            t.cancel()
+        await asyncio.sleep_ms(0)
+        ob.flush()
+        ob.save()
+        if self.result == "reboot":
+            await self.client.disconnect()
+        else:
+            self.client.close("stopped")
+        self._heap()
+        self.stats("final")
+        return self.result
+
+    async def _guard(self, name, fn):
+        # A task that fails (a bug, a MemoryError) is logged and restarted, never silently gone.
+        while True:
+            try:
+                return await fn()
+            except Exception as e:
+                self.crashes += 1
+                self.log("%s: failed (%s: %s), restarting" % (name, type(e).__name__, e))
+                gc.collect()
+                await asyncio.sleep_ms(1000)
+
+    def finish(self, result):
+        self.result = result
+        self.done.set()
+
+    def stats(self, what="stats"):
+        c = self.client
+        ob = self.outbox
+        self.log("%s boot=%d seq=%d samples=%d flushed=%d acked=%d outbox=%d dropped=%d heap_peak=%d heap_free=%d "
+                 "bytes_out=%d retransmits=%d connects=%d crashes=%d" % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n,
+                                                              self.acked, ob.pending, ob.dropped, self.heap_peak,
+                                                              self.heap_free, c.bytes_out, c.retransmits, self.connects,
+                                                              self.crashes))
+
+    def _heap(self):
+        # The heap high-water mark: the largest live heap seen right after a collection.
+        gc.collect()
+        a = gc.mem_alloc()
+        self.heap_free = gc.mem_free()
+        if a > self.heap_peak:
+            self.heap_peak = a
+
+    # -- sampling -----------------------------------------------------------------------------
+    async def _sampler(self):
+        ck = self.clock
+        stop = self.cfg["stop_after"]
+        for s in self.sensors:
+            s.next = ck.uptime_ms()
+        while True:
+            now = ck.uptime_ms()
+            iv = int(self.cfg["interval_s"] * 1000) or 1
+            vals = None
+            for s in self.sensors:
+                if now >= s.next:
+                    v = await s.read(ck)
+                    per = s.own_ms or iv
+                    s.next += per
+                    if s.next <= now:
+                        s.next = now + per  # fell behind: skip, no burst
+                    if v:
+                        if vals is None:
+                            vals = v
+                        else:
+                            vals.update(v)
+            if vals:
+                self.record(vals, now)
+            self.sample_beat = ticks_ms()
+            if stop and self.samples >= stop:
+                self.sampling = False
+                self._flush()
+                return
+            nxt = min(s.next for s in self.sensors) if self.sensors else now + iv
+            await asyncio.sleep_ms(max(0, nxt - ck.uptime_ms()))
+
+    def record(self, vals, up):
+        # One reading into the outbox (RAM buffer now, flash at the next batched write).
+        vb = PL.values(vals)
+        if len(vb) > MAX_VALUES:
+            self.log("sample: reading too large (%d bytes), left out" % len(vb))
+            return
+        base = self.clock.base
+        if base is not None:
+            w = self.outbox.append(self.boot, self.seq, KIND_TS, base + up, vb)
+        else:
+            w = self.outbox.append(self.boot, self.seq, KIND_UP, up, vb)
+        if w:
+            self.wake.set()
+        self.seq += 1
+        self.samples += 1
+        if self.buf_since is None:
+            self.buf_since = ticks_ms()
+        if self.outbox.blen >= FLUSH_BYTES or not self.cfg["flush_ms"]:
+            self._flush()
+
+    def _flush(self):
+        self.buf_since = None
+        if self.outbox.flush():
+            self.wake.set()
+
+    # -- connection ---------------------------------------------------------------------------
+    async def _net(self):
+        m = self.cfg["mqtt"]
+        bo = M.Backoff(int(m["backoff_min_s"] * 1000), int(m["backoff_max_s"] * 1000))
+        tls = None
+        c = self.client
+        from .transport import StreamTransport
+
+        while True:
+            t0 = ticks_ms()
+            up = False
+            try:
+                if m["tls"] and tls is None:
+                    from .transport import make_tls
+
+                    tls = make_tls(m["ca"], m["tls_insecure"])
+                await self.hal.network_up()
+                sp = await c.connect(StreamTransport(m["host"], m["port"], tls))
+                up = True
+                self.connects += 1
+                await c.subscribe(self.t_cmd, 1)
+                self._queue_status(first=True)
+                self.log("mqtt: connected to %s:%d (session present: %s, resent %d)"
+                         % (m["host"], m["port"], sp, len(c.order)))
+                self.wake.set()
+                why = await c.wait_closed()
+            except M.MQTTError as e:
+                why = str(e)
+            except Exception as e:
+                why = M._why(e)
+            c.close()
+            if up and ticks_diff(ticks_ms(), t0) > 10000:
+                bo.reset()
+            d = bo.next()
+            self.log("mqtt: %s; reconnecting in %d ms" % (why, d))
+            await asyncio.sleep_ms(d)
+
+    async def _on_message(self, topic, payload, retain):
+        if topic != self.t_cmd:
+            return
+        res = self.cmds.handle(payload)
+        tag = "cmd"
+        if self.reboot_at is not None and not self.reboot_acked and "reboot" not in [x[3] for x in self.outq]:
+            tag = "reboot"
+        self.outq.append((self.t_res, res, False, tag))
+        self.wake.set()
+
+    def _on_ack(self, tag):
+        if isinstance(tag, list):
+            self.outbox.acked(tag)
+            self.acked += tag[2]
+        elif tag == "reboot":
+            self.reboot_acked = True
+        self.wake.set()
+
+    # -- publishing ---------------------------------------------------------------------------
+    async def _publisher(self):
+        c = self.client
+        ob = self.outbox
+        n = 0
+        while True:
+            self.pub_beat = ticks_ms()
+            if c.can_publish():
+                if self.outq:
+                    topic, data, retain, tag = self.outq.pop(0)
+                    await c.publish(topic, data, 1, retain, tag)
+                    continue
+                r = ob.peek(self.cfg["batch_max"])
+                if r:
+                    ck = self.clock
+                    data, k, end = PL.batch(r[1], self.boot, ck.uptime_ms(), ck.base, self.cfg["batch_max"])
+                    b = ob.claim(r[0], end, k)
+                    r = None
+                    n += 1
+                    if n % 8 == 1:
+                        self._heap()  # measured while a batch is being built and sent
+                    await c.publish(self.t_tel, data, 1, False, b)
+                    data = None
+                    continue
+            self.wake.clear()
+            try:
+                await asyncio.wait_for_ms(self.wake.wait(), 1000)
+            except asyncio.TimeoutError:
+                pass
+
+    def status(self):
+        ob = self.outbox
+        self._heap()
+        return {"online": True, "fw": FW, "hal": self.hal.name, "boot": self.boot,
+                "uptime_s": self.clock.uptime_ms() // 1000, "rssi": self.hal.rssi(),
+                "heap_free": self.heap_free, "heap_peak": self.heap_peak, "outbox": ob.pending,
+                "dropped": ob.dropped, "reset_cause": self.hal.reset_cause(),
+                "interval_s": self.cfg["interval_s"], "batch_max": self.cfg["batch_max"],
+                "synced": self.clock.synced(), "sensor_errors": sum(s.errors for s in self.sensors),
+                "crashes": self.crashes}
+
+    def _queue_status(self, first=False):
+        self.outq = [x for x in self.outq if x[3] != "status"]
+        item = (self.t_status, PL.status(self.status()), True, "status")
+        if first:
+            self.outq.insert(0, item)
+        else:
+            self.outq.append(item)
+        self.wake.set()
+
+    # -- commands -----------------------------------------------------------------------------
+    def apply_settings(self, new):
+        self.cfg.update(new)
+        save_settings(self.cfg_path, new)  # persisted: the next boot keeps it
+
+    def after_command(self, op):
+        if op == "set":
+            self._queue_status()
+
+    def flush_now(self):
+        self._flush()
+        return self.outbox.pending
+
+    def request_reboot(self):
+        self.reboot_at = ticks_ms()
+
+    # -- housekeeping -------------------------------------------------------------------------
+    async def _house(self):
+        cfg = self.cfg
+        ob = self.outbox
+        c = self.client
+        last_save = last_status = last_log = last_heap = ticks_ms()
+        while True:
+            await asyncio.sleep_ms(100)
+            now = ticks_ms()
+            self.clock.uptime_ms()
+            if self.buf_since is not None and ticks_diff(now, self.buf_since) >= cfg["flush_ms"]:
+                self._flush()
+            if ob.dirty and ticks_diff(now, last_save) >= SAVE_MS:
+                ob.save()
+                last_save = now
+            if ticks_diff(now, last_heap) >= 1000:
+                self._heap()
+                last_heap = now
+            if c.connected and ticks_diff(now, last_status) >= cfg["status_s"] * 1000:
+                self._queue_status()
+                last_status = now
+            if cfg["log_s"] and ticks_diff(now, last_log) >= cfg["log_s"] * 1000:
+                self.stats()
+                last_log = now
+            # The watchdog is fed only while both loops make progress.
+            iv = int(cfg["interval_s"] * 1000)
+            for s in self.sensors:
+                if s.own_ms and s.own_ms > iv:
+                    iv = s.own_ms
+            if ticks_diff(now, self.sample_beat) < iv + SAMPLE_GRACE_MS and ticks_diff(now, self.pub_beat) < PUB_GRACE_MS:
+                self.hal.wdt_feed()
+            if self.reboot_at is not None and (self.reboot_acked or ticks_diff(now, self.reboot_at) > 5000):
+                self.finish("reboot")
+            if not self.sampling and not ob.pending and not ob.blen and not c.inflight and not self.outq:
+                self.finish("done")
+
+
+async def _report_error(hal, raw, msg):
+    # Bad config but usable MQTT settings: a retained status with the error, then a clean goodbye.
+    try:
+        m = raw["mqtt"]
+        did = raw["device_id"]
+        prefix = m.get("prefix") if isinstance(m.get("prefix"), str) and m.get("prefix") else "sf"
+        tls = m.get("tls") is True
+        port = m.get("port") if isinstance(m.get("port"), int) else (8883 if tls else 1883)
+        if hal.cfg is None:
+            hal.cfg = raw
+        await asyncio.wait_for_ms(hal.network_up(), 30000)
+        from .transport import StreamTransport, make_tls
+
+        ca = m.get("ca") if isinstance(m.get("ca"), str) else None
+        t = StreamTransport(m["host"], port, make_tls(ca, m.get("tls_insecure") is True) if tls else None)
+        c = M.Client(did, m.get("user"), m.get("password"), 30, True, None, 1, 5000)
+        c.log = hal.log
+        await c.connect(t)
+        st = PL.status({"online": False, "fw": FW, "hal": hal.name, "error": msg})
+        await c.publish("%s/%s/status" % (prefix, did), st, 1, True, None)
+        for _ in range(50):
+            if not c.inflight:
+                break
+            await asyncio.sleep_ms(100)
+        await c.disconnect()
+        hal.log("config: error reported on %s/%s/status" % (prefix, did))
+    except Exception as e:
+        hal.log("config: could not report the error over MQTT (%s)" % e)
+
+
+def _load(hal):
+    # -> (config, None) or (None, (message, raw config or None, mqtt usable)). The checking code is
+    # unloaded afterwards: it is a tenth of the firmware's heap and is needed once per boot.
+    import sys
+    from . import config as C
+
+    try:
+        cfg = C.load("config.json")
+        hal.configure(cfg)
+        return cfg, None
+    except C.ConfigError as e:
+        raw = getattr(e, "raw", None)
+        return None, (str(e), raw, raw is not None and C.mqtt_usable(raw))
+    finally:
+        sys.modules.pop("sensorfleet.config", None)
+        import sensorfleet
+
+        if hasattr(sensorfleet, "config"):
+            delattr(sensorfleet, "config")
+
+
+async def _boot(hal):
+    cfg, err = _load(hal)
+    gc.collect()
+    if err:
+        hal.log("CONFIG ERROR: %s" % err[0])
+        if err[2]:
+            await _report_error(hal, err[1], err[0])
+        return "bad-config"
+    return await App(hal, cfg).run()
+
+
+def main(hal):
+    # Runs the firmware; a `reboot` command resets the board (a soft reboot on the unix port).
+    while True:
+        asyncio.new_event_loop()
+        r = asyncio.run(_boot(hal))
+        gc.collect()
+        if r == "reboot":
+            hal.reboot()
+            continue
+        if r == "bad-config":
+            hal.log("config: fix config.json; not starting (no restart loop)")
+            hal.idle_forever(2)
+            return 2
+        return 0

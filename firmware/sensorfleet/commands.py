@@ -1,0 +1,111 @@
+# Commands from <prefix>/<id>/cmd: {"id":"c1","op":"set","args":{"interval_s":30}}.
+# Results go to <prefix>/<id>/cmd/result. Idempotent by id: the last REMEMBER results are kept in
+# flash, and a repeated id gets the remembered result again without running anything.
+import json
+
+REMEMBER = 16
+
+
+class CommandError(Exception):
+    pass
+
+
+class Commands:
+    def __init__(self, app, path):
+        self.app = app
+        self.path = path
+        self.done = []  # [[id, result json], ...] oldest first
+        try:
+            with open(path) as f:
+                d = json.load(f)
+            if isinstance(d, list):
+                self.done = [x for x in d if isinstance(x, list) and len(x) == 2][-REMEMBER:]
+        except (OSError, ValueError):
+            pass
+
+    def handle(self, payload):
+        # -> result bytes to publish (never raises)
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return _err(None, "payload is not JSON")
+        if not isinstance(msg, dict):
+            return _err(None, "a command must be a JSON object")
+        cid = msg.get("id")
+        if not isinstance(cid, (str, int)) or isinstance(cid, bool) or cid == "":
+            return _err(None, "a command needs an id (string or number)")
+        for k, r in self.done:
+            if k == cid:
+                return r.encode()
+        try:
+            fn = getattr(self, "op_" + str(msg.get("op")), None)
+            if fn is None:
+                raise CommandError("unknown op %s (ping, set, flush, reboot)" % json.dumps(msg.get("op")))
+            args = msg.get("args") or {}
+            if not isinstance(args, dict):
+                raise CommandError("args must be an object")
+            out = json.dumps({"id": cid, "ok": True, "result": fn(args)})
+        except CommandError as e:
+            out = json.dumps({"id": cid, "ok": False, "error": str(e)})
+        except Exception as e:
+            out = json.dumps({"id": cid, "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+        self._remember(cid, out)
+        self.app.after_command(msg.get("op"))
+        return out.encode()
+
+    def _remember(self, cid, out):
+        self.done.append([cid, out])
+        del self.done[:-REMEMBER]
+        try:
+            import os
+
+            with open(self.path + ".tmp", "w") as f:
+                f.write(json.dumps(self.done))
+            os.rename(self.path + ".tmp", self.path)
+        except OSError as e:
+            self.app.log("commands: could not save: %s" % e)
+
+    # -- the operations: each returns the result object or raises CommandError ------------------
+    def op_ping(self, args):
+        a = self.app
+        return {"pong": True, "boot": a.boot, "uptime_s": a.clock.uptime_ms() // 1000}
+
+    def op_set(self, args):
+        if not args:
+            raise CommandError("set needs args, e.g. {\"interval_s\": 30}")
+        new = {}
+        for k, v in args.items():
+            if k == "interval_s":
+                if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.001 <= v <= 86400):
+                    raise CommandError("interval_s must be a number in [0.001, 86400]")
+            elif k == "batch_max":
+                if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 200):
+                    raise CommandError("batch_max must be an integer in [1, 200]")
+            else:
+                raise CommandError("cannot set %s (interval_s, batch_max)" % json.dumps(k))
+            new[k] = v
+        self.app.apply_settings(new)
+        return {"interval_s": self.app.cfg["interval_s"], "batch_max": self.app.cfg["batch_max"]}
+
+    def op_flush(self, args):
+        return {"outbox": self.app.flush_now()}
+
+    def op_reboot(self, args):
+        self.app.request_reboot()
+        return {"rebooting": True}
+
+
+def save_settings(path, changes):
+    # Writes keys into config.json atomically (temp file + rename), keeping every other key.
+    import os
+
+    with open(path) as f:
+        raw = json.load(f)
+    raw.update(changes)
+    with open(path + ".tmp", "w") as f:
+        f.write(json.dumps(raw))
+    os.rename(path + ".tmp", path)
+
+
+def _err(cid, msg):
+    return json.dumps({"id": cid, "ok": False, "error": msg}).encode()
