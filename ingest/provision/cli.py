@@ -27,6 +27,8 @@ from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import build_fleet
 from ingest.settings import Settings, load_settings
 
+log = logging.getLogger(__name__)
+
 device_app = typer.Typer(no_args_is_help=True, help="Provision, deploy, flash and simulate boards.")
 
 P = ParamSpec("P")
@@ -199,7 +201,7 @@ def deploy_command(
     files = build_files(read_tree(firmware_root(firmware)), device.config, compile_mpy)
     watch = None
     with Board(port) as board:
-        result = deploy(board, files, compiled=compile_mpy, on_file=lambda p: logging.debug("copied %s", p))
+        result = deploy(board, files, compiled=compile_mpy, on_file=lambda p: log.debug("copied %s", p))
         typer.echo(
             f"deployed {len(result.files)} files ({result.bytes_written} bytes) to {device_id} on {port}, "
             f"MicroPython {result.board.version_text()}; sha256 verified on the board"
