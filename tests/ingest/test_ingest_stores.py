@@ -1,0 +1,115 @@
+"""InfluxDB (real 1.6.7) and SQLite give the same answers to the same queries on the same points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import PermanentStoreError, QueryError
+from ingest.points import Point
+from ingest.storage.base import Agg, Store
+from ingest.storage.influx import InfluxStore
+from ingest.storage.influx_http import InfluxHttp
+from ingest.storage.sqlite import SqliteStore
+from support.influx import InfluxDB
+
+T0 = 1_764_000_000_000
+POINTS = [
+    Point("dev-1", T0 + i * 250, {"temperature": 20.0 + (i % 7) * 0.5, "door": i % 3 == 0, "seq": i})
+    for i in range(40)
+] + [Point("dev-2", T0 + i * 1000, {"temperature": -5.0 + i, "humidity": 40.25}) for i in range(5)]
+
+
+@pytest.fixture
+def stores(influxd: InfluxDB, influx_db: str, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    influx = InfluxStore(InfluxHttp(influxd.url, influx_db))
+    sqlite = SqliteStore(tmp_path / "telemetry.sqlite")
+    for store in (influx, sqlite):
+        store.write(POINTS)
+    yield influx, sqlite
+    influx.close()
+    sqlite.close()
+
+
+def test_raw_series_are_equal(stores: tuple[Store, Store]) -> None:
+    influx, sqlite = stores
+    for device, metric in [
+        ("dev-1", "temperature"),
+        ("dev-1", "door"),
+        ("dev-1", "seq"),
+        ("dev-2", "humidity"),
+    ]:
+        answer = influx.series(device, metric, T0, T0 + 60_000)
+        assert answer == sqlite.series(device, metric, T0, T0 + 60_000)
+        assert answer
+    raw = sqlite.series("dev-1", "temperature", T0 + 1000, T0 + 2000)
+    assert [ts for ts, _ in raw] == [T0 + 1000, T0 + 1250, T0 + 1500, T0 + 1750]  # end excluded
+    assert all(type(v) is float for _, v in raw)
+    assert {type(v) for _, v in sqlite.series("dev-1", "door", T0, T0 + 60_000)} == {bool}
+
+
+@pytest.mark.parametrize("agg", list(Agg))
+@pytest.mark.parametrize("every_ms", [1000, 3000, 7000])
+def test_aggregates_in_buckets_are_equal(stores: tuple[Store, Store], agg: Agg, every_ms: int) -> None:
+    influx, sqlite = stores
+    start, end = T0 + 300, T0 + 9_100  # not aligned to the buckets on purpose
+    answer = influx.series("dev-1", "temperature", start, end, agg, every_ms)
+    assert answer
+    expected = sqlite.series("dev-1", "temperature", start, end, agg, every_ms)
+    assert [ts for ts, _ in answer] == [ts for ts, _ in expected]
+    assert [type(v) for _, v in answer] == [type(v) for _, v in expected]
+    assert [v for _, v in answer] == pytest.approx([v for _, v in expected])
+
+
+def test_latest_and_points_are_equal(stores: tuple[Store, Store]) -> None:
+    influx, sqlite = stores
+    assert influx.latest("dev-1") == sqlite.latest("dev-1") == POINTS[39]
+    assert influx.latest("dev-9") is None and sqlite.latest("dev-9") is None
+    assert (
+        list(influx.points("dev-1", T0, T0 + 60_000))
+        == list(sqlite.points("dev-1", T0, T0 + 60_000))
+        == POINTS[:40]
+    )
+
+
+def test_a_redelivered_point_overwrites_itself(stores: tuple[Store, Store]) -> None:
+    for store in stores:
+        store.write(POINTS[:5])
+        assert store.series("dev-1", "seq", T0, T0 + 60_000, Agg.COUNT, 60_000) == [(T0 - T0 % 60_000, 40)]
+
+
+def test_a_field_type_conflict_is_permanent_and_spares_the_rest(stores: tuple[Store, Store]) -> None:
+    for store in stores:
+        with pytest.raises(PermanentStoreError):
+            store.write(
+                [Point("dev-3", T0, {"temperature": True}), Point("dev-3", T0 + 1, {"temperature": 1.0})]
+            )
+        assert store.series("dev-3", "temperature", T0, T0 + 10) == [(T0 + 1, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("device", "metric", "start", "end", "agg", "every"),
+    [
+        ("dev-1' OR 1=1 --", "temperature", T0, T0 + 1, None, None),
+        ("dev-1", 'temperature" FROM x; DROP DATABASE y; --', T0, T0 + 1, None, None),
+        ("dev-1", "temperature", T0 + 1, T0, None, None),
+        ("dev-1", "temperature", T0, T0 + 1, Agg.MEAN, None),
+        ("dev-1", "temperature", T0, T0 + 1, Agg.MEAN, 0),
+        ("dev-1", "temperature", T0, T0 + 1, "mean); DROP", 1000),
+        ("dev-1", "temperature", "now()", T0 + 1, None, None),
+    ],
+)
+def test_unchecked_query_parameters_are_refused_by_both(
+    stores: tuple[Store, Store],
+    device: str,
+    metric: str,
+    start: int,
+    end: int,
+    agg: Agg | None,
+    every: int | None,
+) -> None:
+    for store in stores:
+        with pytest.raises(QueryError):
+            store.series(device, metric, start, end, agg, every)
