@@ -103,6 +103,18 @@ def test_flash_to_a_port_that_does_not_exist(tmp_path: Path) -> None:
     assert one_error_line(err).startswith("error: cannot flash /dev/ttyNOSUCH: Could not open /dev/ttyNOSUCH")
 
 
+def test_flash_with_no_chip_answering(tmp_path: Path, silent_port: int) -> None:
+    image = tmp_path / "micropython.bin"
+    image.write_bytes(b"\xe9" + bytes(1023))
+    port = f"socket://127.0.0.1:{silent_port}"
+    code, _, err = cli("flash", "--port", port, "--image", str(image))
+    assert code == 1
+    assert (
+        one_error_line(err)
+        == f"error: cannot flash {port}: Failed to connect to Espressif device: No serial data received."
+    )
+
+
 def test_deploy_to_nothing_is_one_line(tmp_path: Path) -> None:
     data = str(tmp_path)
     assert cli("add", "dev-1", "--data-dir", data)[0] == 0

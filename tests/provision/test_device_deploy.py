@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,31 +95,6 @@ def test_board_checks() -> None:
     check_board(BoardInfo("micropython", (1, 22, 0), 6 | (2 << 8), "esp32"), MpyVersion(6, 3))
     with pytest.raises(DeviceError, match=r"loads \.mpy v7\.0, mpy-cross emits v6\.3"):
         check_board(BoardInfo("micropython", (2, 0, 0), 7, "esp32"), MpyVersion(6, 3))
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A TCP port that accepts and then says nothing, like a serial port with no board behind it."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.1)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def test_no_board_answering(silent_port: int) -> None:
