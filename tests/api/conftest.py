@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from api.helpers import NOW_MS, bearer
+from api.serve_process import Serve
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -21,6 +22,7 @@ from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.sqlite import SqliteStore
 from support.influx import InfluxDB
+from support.mosquitto import Mosquitto
 
 
 @pytest.fixture
@@ -84,3 +86,12 @@ def make_api(tokens: TokenStore, registry: Registry, secrets: dict[Scope, str]) 
         return client
 
     return make
+
+
+@pytest.fixture
+def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Serve]:
+    """A real `sensorfleet serve` on `mosquitto`, storing in SQLite under its data dir."""
+    found = Serve(tmp_path, mosquitto.url)
+    found.start()
+    yield found
+    found.process.stop()

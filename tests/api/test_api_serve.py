@@ -3,57 +3,17 @@ published over MQTT reaches a stream client within a second, and serve stops pro
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
-import pytest
+from api.serve_process import Serve
 from api.sse import SseReader
 
-from ingest.api.tokens import Scope, TokenStore
+from ingest.api.tokens import Scope
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
-from support.procs import Process, free_port, wait_until
-
-SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
-
-
-class Serve:
-    def __init__(self, workdir: Path, mqtt_url: str):
-        self.data_dir = workdir / "data"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.tokens = TokenStore(self.data_dir)
-        env = {
-            **os.environ,
-            "SENSORFLEET_DATA_DIR": str(self.data_dir),
-            "SENSORFLEET_HTTP_PORT": str(self.port),
-        }
-        env |= {"SENSORFLEET_MQTT_URL": mqtt_url, "SENSORFLEET_CLIENT_ID": "api-serve-test"}
-        self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=env)
-
-    def start(self) -> None:
-        self.process.start()
-        wait_until(self._ready, 60, "sensorfleet serve /readyz")
-
-    def _ready(self) -> bool:
-        self.process.check_alive("sensorfleet serve")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-
-@pytest.fixture
-def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Serve]:
-    found = Serve(tmp_path, mosquitto.url)
-    found.start()
-    yield found
-    found.process.stop()
+from support.procs import wait_until
 
 
 def test_a_reading_over_mqtt_reaches_a_stream_client_of_serve_within_a_second(
