@@ -43,24 +43,30 @@ function showLogin(message) {
   view.querySelector("#token-input").focus();
 }
 
+// Each view renders into its own element, so a view still loading when the operator moves on can
+// only ever write to its own detached element, never over the view that replaced it.
 async function route() {
   if (!api.token.get()) return showLogin();
   current?.unmount();
   logout.hidden = false;
+  const root = document.createElement("div");
+  root.innerHTML = '<p class="muted">Loading…</p>';
+  view.replaceChildren(root);
   const match = location.hash.match(/^#\/device\/(.+)$/);
-  current = match ? new DeviceView(view, decodeURIComponent(match[1])) : new FleetView(view, { onCounts: showCounts });
-  view.innerHTML = '<p class="muted">Loading…</p>';
+  const next = match ? new DeviceView(root, decodeURIComponent(match[1])) : new FleetView(root, { onCounts: showCounts });
+  current = next;
   try {
-    await current.mount();
-    showBanner("");
+    await next.mount();
+    if (current === next) showBanner("");
   } catch (err) {
+    if (current !== next) return;
     if (err instanceof api.AuthError) {
       api.token.clear();
       return showLogin(err.message);
     }
-    view.innerHTML = `<div class="card"><h1>Could not load this page</h1><p class="error"></p><button type="button" id="retry">Try again</button></div>`;
-    view.querySelector(".error").textContent = err.message;
-    view.querySelector("#retry").addEventListener("click", route);
+    root.innerHTML = `<div class="card"><h1>Could not load this page</h1><p class="error"></p><button type="button" id="retry">Try again</button></div>`;
+    root.querySelector(".error").textContent = err.message;
+    root.querySelector("#retry").addEventListener("click", route);
     showBanner(err instanceof api.NetworkError ? err.message : "");
   }
 }

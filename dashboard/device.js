@@ -24,6 +24,7 @@ export class DeviceView {
 
   async mount() {
     const device = normalise(await api.getDevice(this.id));
+    if (this.abort.signal.aborted) return;
     this.device = device;
     const rangeButtons = Object.entries(RANGES)
       .map(([key, label]) => `<button type="button" data-range="${key}" aria-pressed="${this.range.start === `-${key}`}">${label}</button>`)
@@ -81,6 +82,7 @@ export class DeviceView {
     this.onResize = () => this.charts.forEach((c) => c.resize());
     window.addEventListener("resize", this.onResize);
     await this.load();
+    if (this.abort.signal.aborted) return;
     api.stream((type, data) => this.onEvent(type, data), { device: this.id, signal: this.abort.signal }).catch(() => {});
     this.timer = setInterval(() => this.renderSummary(), 1000);
   }

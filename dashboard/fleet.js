@@ -61,6 +61,7 @@ export class FleetView {
       this.arrange();
     });
     await this.refresh();
+    if (this.abort.signal.aborted) return;
     this.timer = setInterval(() => this.tick(), 1000);
     this.refresher = setInterval(() => this.refresh().catch(() => {}), 15000);
     api.stream((type, data) => this.onEvent(type, data), { signal: this.abort.signal }).catch(() => {});

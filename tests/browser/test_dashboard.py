@@ -115,11 +115,14 @@ def test_fleet_lists_every_board_online_and_updates_without_reload(
     expect(p.locator(".online-count")).to_have_text(f"{BOARDS} online")
     assert "#token" not in p.url, "the token must not stay in the address bar"
 
-    first = card(p, "sim-1").locator(".values").inner_text()
+    # Every reading on the event stream moves the card's "last seen" time; the page never reloads.
+    seen = card(p, "sim-1").locator("[data-seen]")
+    first = int(seen.get_attribute("data-seen") or 0)
     navigations: list[str] = []
     p.on("framenavigated", lambda frame: navigations.append(frame.url))
     p.wait_for_function(
-        "before => document.querySelector('.device[data-device=\"sim-1\"] .values').innerText !== before",
+        "before => Number(document.querySelector("
+        "'.device[data-device=\"sim-1\"] [data-seen]').dataset.seen) > before",
         arg=first,
         timeout=20_000,
     )
