@@ -50,3 +50,13 @@ def test_serve_stops_promptly_while_a_stream_is_open(serve: Serve) -> None:
         assert time.monotonic() - began < 10
     finally:
         stream.close()
+
+
+def test_serve_publishes_its_openapi_and_guards_the_api(serve: Serve) -> None:
+    schema = httpx.get(f"{serve.url}/openapi.json").json()
+    assert "/api/v1/devices/{device}/series" in schema["paths"]
+    assert httpx.get(f"{serve.url}/docs").status_code == 200
+    assert httpx.get(f"{serve.url}/api/v1/devices").status_code == 401
+    token = serve.tokens.create(Scope.READ)[0]
+    r = httpx.get(f"{serve.url}/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json() == {"devices": []}
