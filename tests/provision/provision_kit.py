@@ -31,9 +31,10 @@ class ReplBridge:
     `drop()` kills the board in the middle of whatever it is doing: the host sees the port vanish.
     """
 
-    def __init__(self, fsdir: Path, binary: str):
+    def __init__(self, fsdir: Path, binary: str, heap: str | None = None):
         self.fsdir = fsdir
         self.binary = binary
+        self.argv = [binary] if heap is None else [binary, "-X", f"heapsize={heap}"]
         self.booted: VirtualBoard | None = None
         """Set by `boot_after_reset()`: the firmware run from `fsdir` once the REPL ends itself."""
         self._boot_after_reset = False
@@ -61,7 +62,7 @@ class ReplBridge:
         master, slave = pty.openpty()
         tty.setraw(slave)
         child = subprocess.Popen(
-            [self.binary], cwd=self.fsdir, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+            self.argv, cwd=self.fsdir, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
         )
         os.close(slave)
         self._child = child

@@ -82,6 +82,24 @@ def test_compiled_modules_run_on_the_board(tmp_path: Path, repl_bridge: ReplBrid
     assert run_board(repl_bridge.fsdir) == "firmware 3.0 dev-1"
 
 
+def test_deploy_fits_a_small_heap(tmp_path: Path, micropython: str) -> None:
+    # 40 KB on the 64-bit unix port is tighter than an ESP32's 60-110 KB of MicroPython heap.
+    (tmp_path / "fs").mkdir()
+    bridge = ReplBridge(tmp_path / "fs", micropython, heap="40K")
+    table = "".join(f"ROW_{i} = {bytes(range(i % 200, i % 200 + 40))!r}\n" for i in range(300))
+    source = files_for(tmp_path, "4.0", {"app/table.py": table})
+    compiled = files_for(tmp_path, "4.0", {"app/table.py": table}, compiled=True)
+    assert len(source["app/table.py"]) > 30_000 and "app/table.mpy" in compiled
+    try:
+        for files, mpy in ((source, False), (compiled, True)):
+            with Board(bridge.url) as board:
+                deploy(board, files, compiled=mpy)
+    finally:
+        bridge.close()
+    assert not (tmp_path / "fs/app/table.py").exists(), "the compiled deploy retires the source"
+    assert run_board(tmp_path / "fs") == "firmware 4.0 dev-1"
+
+
 def test_board_checks() -> None:
     mpy = compiler_version()
     mpy_field = mpy.major | (mpy.sub << 8)
