@@ -119,3 +119,10 @@ def test_token_cli_create_list_revoke(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["token", "revoke", token.id, "--data-dir", data_dir]).exit_code == 1
     bad = runner.invoke(cli, ["token", "create", "--scope", "root", "--data-dir", data_dir])
     assert bad.exit_code == 2
+
+
+def test_api_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSORFLEET_API_CORS_ORIGINS", '["https://ops.example"]')
+    monkeypatch.setenv("SENSORFLEET_API_RATE_PER_S", "5")
+    settings = ApiSettings()
+    assert settings.cors_origins == ("https://ops.example",) and settings.rate_per_s == 5.0
