@@ -20,8 +20,9 @@ _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_FORBIDDEN = ("\n", "\r", "\t", "\x00")
-_AMBIGUOUS_BACKSLASH = re.compile(r'\\([,= "\\]|$)')
+_CONTROL = re.compile(r"[\n\r\t\x00]")
+_BAD_NAME = re.compile(r'[\n\r\t\x00]|\\([,= "\\]|$)')
+_CACHE_LIMIT = 100_000
 
 FieldInput = float | int | bool | str
 
@@ -29,10 +30,14 @@ FieldInput = float | int | bool | str
 def _check_name(name: str, what: str) -> None:
     if not name:
         raise PayloadError(f"empty {what}")
-    if any(c in name for c in _FORBIDDEN):
-        raise PayloadError(f"{what} {name[:40]!r} contains a control character")
-    if _AMBIGUOUS_BACKSLASH.search(name):
-        raise PayloadError(f"{what} {name[:40]!r} has a backslash InfluxDB would read as an escape")
+    bad = _BAD_NAME.search(name)
+    if bad is not None:
+        problem = (
+            "a control character"
+            if bad.group()[0] != "\\"
+            else "a backslash InfluxDB would read as an escape"
+        )
+        raise PayloadError(f"{what} {name[:40]!r} contains {problem}")
 
 
 def escape_measurement(name: str) -> str:
@@ -42,45 +47,73 @@ def escape_measurement(name: str) -> str:
     return name.translate(_MEASUREMENT)
 
 
+_escaped: dict[tuple[str, str], str] = {}
+
+
 def escape_key(name: str, what: str = "key") -> str:
-    """Tag key, tag value or field key."""
+    """Tag key, tag value or field key (memoised: the same few names come in every batch)."""
+    found = _escaped.get((name, what))
+    if found is not None:
+        return found
     _check_name(name, what)
     if name == "time" and what != "tag value":
         raise PayloadError(f"InfluxDB does not store a {what} named 'time'")
-    return name.translate(_KEY)
+    if len(_escaped) >= _CACHE_LIMIT:
+        _escaped.clear()
+    _escaped[(name, what)] = escaped = name.translate(_KEY)
+    return escaped
 
 
 def format_value(value: FieldInput) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise PayloadError(f"integer {value} does not fit in int64")
-        return f"{value}i"
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
             raise PayloadError(f"{value} cannot be stored")
         return repr(value)
-    if any(c in value for c in _FORBIDDEN):
-        raise PayloadError("string field contains a control character")
-    return '"' + value.translate(_STRING) + '"'
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+            raise PayloadError(f"integer {value} does not fit in int64")
+        return f"{value}i"
+    if kind is str:
+        if _CONTROL.search(value):  # type: ignore[arg-type]
+            raise PayloadError("string field contains a control character")
+        return '"' + value.translate(_STRING) + '"'  # type: ignore[union-attr]
+    raise PayloadError(f"cannot store a {kind.__name__}")
 
 
 def encode_line(
     measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldInput], ts_ms: int
 ) -> str:
-    if not fields:
-        raise PayloadError("a point needs at least one field")
+    return _line(_head(measurement, tags), fields, ts_ms)
+
+
+def _head(measurement: str, tags: Mapping[str, str]) -> str:
     head = escape_measurement(measurement)
     for key in sorted(tags):  # sorted tags are what InfluxDB stores fastest
         head += f",{escape_key(key, 'tag key')}={escape_key(tags[key], 'tag value')}"
-    body = ",".join(f"{escape_key(k, 'field key')}={format_value(v)}" for k, v in fields.items())
-    return f"{head} {body} {ts_ms}"
+    return head
+
+
+def _line(head: str, fields: Mapping[str, FieldInput], ts_ms: int) -> str:
+    if not fields:
+        raise PayloadError("a point needs at least one field")
+    parts = []
+    for k, v in fields.items():
+        key = _escaped.get((k, "field key")) or escape_key(k, "field key")
+        # Finite floats are nearly every value: format them here rather than through format_value.
+        parts.append(f"{key}={v!r}" if type(v) is float and v - v == 0 else f"{key}={format_value(v)}")
+    return f"{head} {','.join(parts)} {int(ts_ms)}"
 
 
 def encode_points(measurement: str, static_tags: Mapping[str, str], points: Iterable[Point]) -> bytes:
     """One line per point with tag `device`; the body of a `/write?precision=ms` request."""
-    lines = [encode_line(measurement, {**static_tags, "device": p.device}, p.fields, p.ts_ms) for p in points]
-    return ("\n".join(lines)).encode()
+    heads: dict[str, str] = {}
+    lines = []
+    for p in points:
+        head = heads.get(p.device)
+        if head is None:
+            head = heads[p.device] = _head(measurement, {**static_tags, "device": p.device})
+        lines.append(_line(head, p.fields, p.ts_ms))
+    return "\n".join(lines).encode()

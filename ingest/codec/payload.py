@@ -117,14 +117,19 @@ def _decode_reading(
     for key, value in reading.items():
         if key in RESERVED_KEYS:
             continue
-        if not METRIC_NAME.match(key) or key in RESERVED_METRICS:
-            raise PayloadError(f"invalid metric name {key[:80]!r}")
-        if type(value) is bool:
-            fields[key] = value
-        elif type(value) is int or type(value) is float:
-            number = float(value)
-            if not math.isfinite(number):
+        if key not in _valid_names:
+            _check_metric_name(key)
+        kind = type(value)
+        if kind is float:
+            if value - value != 0:  # NaN or ±Inf
                 raise PayloadError(f"metric {key!r} is not a finite number")
+            fields[key] = value
+        elif kind is bool:
+            fields[key] = value
+        elif kind is int:
+            number = float(value)
+            if number - number != 0:
+                raise PayloadError(f"metric {key!r} is too large")
             fields[key] = number
         else:
             raise PayloadError(f"metric {key!r} must be a number or a boolean, not {type(value).__name__}")
@@ -133,6 +138,18 @@ def _decode_reading(
     if seq is not None:
         fields["seq"] = seq
     return Point(device, _timestamp(reading, received_ms, limits), fields)
+
+
+_valid_names: set[str] = set()
+
+
+def _check_metric_name(key: str) -> None:
+    """Validates a metric name and remembers it (bounded): devices send the same few names all day."""
+    if not METRIC_NAME.match(key) or key in RESERVED_METRICS:
+        raise PayloadError(f"invalid metric name {key[:80]!r}")
+    if len(_valid_names) >= 100_000:
+        _valid_names.clear()
+    _valid_names.add(key)
 
 
 def _timestamp(reading: dict[str, Any], received_ms: int, limits: Limits) -> int:

@@ -1,0 +1,296 @@
+"""Ingest throughput and latency: real Mosquitto, real InfluxDB 1.6.7, `sensorfleet serve` processes.
+
+Rows: flat readings (one per message) and batches of 20, with one ingest process and with two on a
+shared subscription; then latency at a steady 500 msg/s. Throughput is from the first publish until
+the last point is queryable in InfluxDB; CPU and peak RSS are the ingest processes' own (from /proc).
+Latency is publish → first seen by a 20 Hz InfluxQL poll, so it includes up to ~50 ms of polling.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from support.influx import InfluxDB
+from support.mosquitto import Mosquitto
+from support.procs import Process, free_port, wait_until
+
+RUN_LIMIT_S = 60
+SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Ingest:
+    def __init__(
+        self, workdir: Path, broker: Mosquitto, influx: InfluxDB, db: str, name: str, group: str | None
+    ):
+        workdir.mkdir(parents=True)
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "SENSORFLEET_MQTT_URL": broker.url,
+            "SENSORFLEET_INFLUX_URL": influx.url,
+            "SENSORFLEET_INFLUX_DB": db,
+            "SENSORFLEET_DATA_DIR": str(workdir / "data"),
+            "SENSORFLEET_HTTP_PORT": str(self.port),
+            "SENSORFLEET_CLIENT_ID": name,
+        }
+        if group:
+            env["SENSORFLEET_SHARE_GROUP"] = group
+        self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=env)
+
+    def start(self) -> None:
+        self.process.start()
+        url = f"http://127.0.0.1:{self.port}/readyz"
+
+        def ready() -> bool:
+            self.process.check_alive("sensorfleet serve")
+            try:
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, 60, "sensorfleet serve")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+class Publisher:
+    def __init__(self, port: int):
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.last = self.client.publish(topic, payload, qos=1)
+
+    def wait_acked(self) -> None:
+        self.last.wait_for_publish(RUN_LIMIT_S)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def make_payloads(form: str, messages: int) -> list[tuple[str, bytes]]:
+    """Flat: one reading per message. Batch: 20 numbered readings per message. 50 devices."""
+    base = int(time.time() * 1000) - 600_000
+    payloads = []
+    for m in range(messages):
+        if form == "batch":
+            first = (m // 50) * 20
+            readings = [{"ts": base + first + k, "v": float(k)} for k in range(20)]
+            doc: dict[str, Any] = {"boot": 1, "seq": first, "readings": readings}
+        else:
+            doc = {"ts": base + m // 50, "v": float(m), "seq": m // 50, "boot": 1}
+        payloads.append((f"sf/dev-{m % 50}/telemetry", orjson.dumps(doc)))
+    return payloads
+
+
+def count(influx: InfluxDB, db: str) -> int:
+    series = influx.query('SELECT count("v") FROM "telemetry"', db=db)
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages: int) -> dict[str, Any]:
+    db = f"bench_{form}_{processes}"
+    influx.create_database(db)
+    broker = Mosquitto(root / f"mosquitto-{db}")
+    broker.start()
+    group = "bench" if processes > 1 else None
+    ingests = [Ingest(root / f"{db}-{i}", broker, influx, db, f"ingest-{i}", group) for i in range(processes)]
+    try:
+        for ingest in ingests:
+            ingest.start()
+        cpu_before = sum(i.cpu_s() for i in ingests)
+        per_message = 20 if form == "batch" else 1
+        expected = messages * per_message
+        payloads = make_payloads(form, messages)
+        publisher = Publisher(broker.port)
+        started = time.monotonic()
+        for topic, payload in payloads:
+            publisher.publish(topic, payload)
+        publisher.wait_acked()
+        published_s = time.monotonic() - started
+        stored = 0
+        while time.monotonic() - started < RUN_LIMIT_S:
+            stored = count(influx, db)
+            if stored >= expected:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        publisher.close()
+        cpu = sum(i.cpu_s() for i in ingests) - cpu_before
+        return {
+            "scenario": f"{form}{' (20/msg)' if form == 'batch' else ''}, {processes} process(es)",
+            "messages": messages,
+            "readings stored": f"{stored}/{expected}",
+            "publish s": round(published_s, 2),
+            "total s": round(elapsed, 2),
+            "msg/s": round(messages * min(1.0, stored / expected) / elapsed),
+            "readings/s": round(stored / elapsed),
+            "CPU s / 1000 msg": round(cpu / messages * 1000, 3),
+            "peak RSS MB": round(max(i.peak_rss_mb() for i in ingests), 1),
+            "p50 ms": "",
+            "p99 ms": "",
+        }
+    finally:
+        for ingest in ingests:
+            ingest.process.stop()
+        broker.stop()
+
+
+def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, Any]:
+    """The ingest's own rate: a backlog queued by the broker while it was stopped, drained on restart.
+
+    Timed from the first to the last point stored, so neither the publisher nor start-up counts.
+    """
+    db = f"bench_drain_{form}"
+    influx.create_database(db)
+    broker = Mosquitto(root / f"mosquitto-{db}")
+    broker.start()
+    ingest = Ingest(root / db, broker, influx, db, "ingest-drain", None)
+    try:
+        ingest.start()  # creates the persistent session
+        ingest.process.stop()
+        publisher = Publisher(broker.port)
+        for topic, payload in make_payloads(form, messages):
+            publisher.publish(topic, payload)
+        publisher.wait_acked()
+        publisher.close()
+        expected = messages * (20 if form == "batch" else 1)
+        ingest.process.start()
+        started = time.monotonic()
+        while (first := count(influx, db)) == 0 and time.monotonic() - started < RUN_LIMIT_S:
+            time.sleep(0.02)
+        first_at = time.monotonic()
+        cpu_before = ingest.cpu_s()
+        stored = first
+        while stored < expected and time.monotonic() - started < RUN_LIMIT_S:
+            time.sleep(0.05)
+            stored = count(influx, db)
+        elapsed = time.monotonic() - first_at
+        rate = (stored - first) / elapsed
+        return {
+            "scenario": f"{form} backlog drain, 1 process",
+            "messages": messages,
+            "readings stored": f"{stored}/{expected}",
+            "publish s": "",
+            "total s": round(elapsed, 2),
+            "msg/s": round(rate / (20 if form == "batch" else 1)),
+            "readings/s": round(rate),
+            "CPU s / 1000 msg": round(
+                (ingest.cpu_s() - cpu_before) / (messages * (stored - first) / expected) * 1000, 3
+            ),
+            "peak RSS MB": round(ingest.peak_rss_mb(), 1),
+            "p50 ms": "",
+            "p99 ms": "",
+        }
+    finally:
+        ingest.process.stop()
+        broker.stop()
+
+
+def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) -> dict[str, Any]:
+    db = "bench_latency"
+    influx.create_database(db)
+    broker = Mosquitto(root / "mosquitto-latency")
+    broker.start()
+    ingest = Ingest(root / "latency-0", broker, influx, db, "ingest-latency", None)
+    try:
+        ingest.start()
+        cpu_before = ingest.cpu_s()
+        publisher = Publisher(broker.port)
+        published: dict[int, float] = {}  # value → publish time
+        seen: dict[int, float] = {}
+        done = threading.Event()
+
+        def poll() -> None:
+            client = httpx.Client(base_url=influx.url, timeout=10)
+            while not done.is_set() or len(seen) < len(published):
+                r = client.get("/query", params={"db": db, "q": 'SELECT "v" FROM "telemetry"', "epoch": "ms"})
+                now = time.monotonic()
+                for s in r.json()["results"][0].get("series", []):
+                    for _, v in s["values"]:
+                        seen.setdefault(int(v), now)
+                if done.is_set() and time.monotonic() - stop_at > 30:
+                    break
+                time.sleep(0.05)
+            client.close()
+
+        stop_at = float("inf")
+        poller = threading.Thread(target=poll)
+        poller.start()
+        base = int(time.time() * 1000) - 600_000
+        start = time.monotonic()
+        for n in range(rate * seconds):
+            due = start + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            published[n] = time.monotonic()
+            publisher.publish(f"sf/dev-{n % 50}/telemetry", orjson.dumps({"ts": base + n, "v": float(n)}))
+        stop_at = time.monotonic()
+        done.set()
+        poller.join(RUN_LIMIT_S)
+        publisher.close()
+        latencies = sorted((seen[n] - t) * 1000 for n, t in published.items() if n in seen)
+        messages = len(published)
+        return {
+            "scenario": f"latency at {rate} msg/s, 1 process",
+            "messages": messages,
+            "readings stored": f"{len(latencies)}/{messages}",
+            "publish s": seconds,
+            "total s": "",
+            "msg/s": rate,
+            "readings/s": rate,
+            "CPU s / 1000 msg": round((ingest.cpu_s() - cpu_before) / messages * 1000, 3),
+            "peak RSS MB": round(ingest.peak_rss_mb(), 1),
+            "p50 ms": round(statistics.median(latencies)) if latencies else "",
+            "p99 ms": round(latencies[int(len(latencies) * 0.99) - 1]) if latencies else "",
+        }
+    finally:
+        ingest.process.stop()
+        broker.stop()
+
+
+def run() -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        root = Path(tmp)
+        influx = InfluxDB(root / "influxdb")
+        influx.start()
+        try:
+            return [
+                throughput(root, influx, "flat", 1, 30_000),
+                throughput(root, influx, "batch", 1, 5_000),
+                throughput(root, influx, "flat", 2, 30_000),
+                throughput(root, influx, "batch", 2, 5_000),
+                drain(root, influx, "flat", 30_000),
+                drain(root, influx, "batch", 5_000),
+                latency(root, influx),
+            ]
+        finally:
+            influx.close()
