@@ -12,6 +12,7 @@ from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
 from ingest.api.ports import DeviceDirectory, SeriesReader
+from ingest.api.series import BooleanMetrics
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ApiContext:
     settings: ApiSettings
     commands: CommandTracker | None = None
     clock: Callable[[], float] = field(default=time.time)
+    booleans: BooleanMetrics = field(default_factory=BooleanMetrics)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -77,6 +77,7 @@ def get_series(
             context.reader,
             SeriesRequest(device, name, start_ms, end_ms, agg, every_ms, max_points),
             limit,
+            context.booleans,
         )
         for name in _metrics(metric)
     ]
