@@ -106,7 +106,8 @@ class CommandTracker:
         deadline = time.monotonic() + seconds
         try:
             while True:
-                command = self.get(device, command_id)
+                # In a thread: the registry may be busy with a write, and this runs on the event loop.
+                command = await asyncio.to_thread(self.get, device, command_id)
                 left = deadline - time.monotonic()
                 if command is None or command.state is not CommandState.PENDING or left <= 0:
                     return command

@@ -60,8 +60,8 @@ async def send_command(
     response.headers["Location"] = _location(command)
     if wait <= 0:
         return _out(command)
-    answered = await tracker.wait(device, command.id, _capped(context, wait))
-    assert answered is not None  # it was just recorded, and the newest entries are kept
+    # None only if 10,000 newer commands pushed it out meanwhile: it is as pending as it was.
+    answered = await tracker.wait(device, command.id, _capped(context, wait)) or command
     if answered.state in (CommandState.PENDING, CommandState.TIMEOUT):
         return JSONResponse(
             _out(answered).model_dump(mode="json"), status_code=504, headers={"Location": _location(command)}
