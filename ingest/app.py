@@ -129,9 +129,11 @@ class IngestService:
         log.info("ingest started: store %s, data dir %s", type(self.store).__name__, self.settings.data_dir)
 
     def stop(self) -> None:
-        """Stops receiving, then lets the writer store and acknowledge what it holds."""
-        self.intake.stop()
+        """Lets the writer store and acknowledge what it holds while still connected, then disconnects.
+
+        Whatever arrives after the writer stopped stays unacknowledged: the broker delivers it again."""
         self.writer.stop()
+        self.intake.stop()
         if self.broker is not None:
             self.broker.stop()
         for closable in (self.store, self.registry, self.dead_letters):

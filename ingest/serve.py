@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import typer
 import uvicorn
@@ -45,7 +47,8 @@ def serve(
 ) -> None:
     """Receive device messages over MQTT, store them, serve health, metrics and the API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per write is noise
+    for chatty in ("httpx", "amqtt", "transitions"):  # a line per request or state change is noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = load_settings(
             config,
@@ -77,6 +80,14 @@ def serve(
             timeout_graceful_shutdown=5,
         )
     )
+
+    def stop_serving(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    # uvicorn re-raises the signal that stopped it once it is done; with this handler in place that
+    # ends the server instead of the process, so the writer still flushes and acknowledges below.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop_serving)
     try:
         server.run()
     finally:

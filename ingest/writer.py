@@ -88,6 +88,7 @@ class Writer:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._held: list[Work] = []
+        self._drain_until = float("inf")
         self._next_replay = 0.0
         self._replay_delay = self.config.retry_base_s
         self.spool_full = False
@@ -100,8 +101,10 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Flushes what is buffered (within `timeout`); unacknowledged messages stay with the broker."""
+    def stop(self, drain_s: float = 2.0, timeout: float = 30.0) -> None:
+        """Stores and acknowledges what arrives within `drain_s`, then stops (waiting at most `timeout`
+        for a write in progress). Messages not acknowledged by then stay with the broker."""
+        self._drain_until = time.monotonic() + drain_s
         self._stopping.set()
         self._thread.join(timeout)
 
@@ -119,6 +122,8 @@ class Writer:
                     self._flush_or_hold(batch)
                 elif self._stopping.is_set():
                     return
+            if self._stopping.is_set() and time.monotonic() > self._drain_until:
+                return
             self._replay()
             if self._stopping.is_set() and self._held:
                 log.error("stopping with %d messages unacknowledged: the spool is full", len(self._held))

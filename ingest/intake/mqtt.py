@@ -70,6 +70,7 @@ class MqttIntake:
         self._client.on_disconnect = self._disconnected
         self._client.on_message = self._received
         self._generation = 0
+        self._stopping = False
         self._lock = threading.Lock()
         self.connected = threading.Event()
 
@@ -86,6 +87,7 @@ class MqttIntake:
         self._client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -104,6 +106,8 @@ class MqttIntake:
 
     def _disconnected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
+        if self._stopping:
+            return
         log.warning("disconnected from %s:%d (%s); reconnecting", self._host, self._port, reason)
 
     def _received(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

@@ -5,6 +5,7 @@ Query semantics (both stores, tested by the same tests):
 - `series` with `agg` needs `every_ms`; buckets start at multiples of `every_ms` since the epoch, each
   point is `[bucket_start_ms, aggregate]`, empty buckets are left out.
 - `latest(device)` is the newest point of the device with all of its fields.
+- `latest_values(device)` is the newest (ts_ms, value) of each metric of the device.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class Store(Protocol):
     ) -> list[SeriesPoint]: ...
 
     def latest(self, device: str) -> Point | None: ...
+
+    def latest_values(self, device: str) -> dict[str, tuple[int, FieldValue]]: ...
 
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]: ...
 

@@ -78,6 +78,18 @@ class InfluxStore:
         points = self._points(device, self.http.query(q))
         return points[0] if points else None
 
+    def latest_values(self, device: str) -> dict[str, tuple[int, FieldValue]]:
+        check_device(device)
+        keys = self.http.query(f"SHOW FIELD KEYS FROM {_ident(self.measurement)}")
+        source = f'{_ident(self.measurement)} WHERE "device" = {_string(device)}'
+        out: dict[str, tuple[int, FieldValue]] = {}
+        for field in sorted({row[0] for s in keys for row in s["values"]}):
+            # One selector per statement: with several, InfluxQL drops their timestamps.
+            for s in self.http.query(f"SELECT last({_ident(field)}) FROM {source}"):
+                for ts, value in s["values"]:
+                    out[field] = (int(ts), _value(value, field in INTEGER_FIELDS))
+        return out
+
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:
         check_device(device)
         check_range(start_ms, end_ms)

@@ -117,6 +117,19 @@ class SqliteStore:
             ).fetchall()
         return Point(device, ts, {m: _typed(v, self._kinds.get(m, "float")) for m, v in rows})
 
+    def latest_values(self, device: str) -> dict[str, tuple[int, FieldValue]]:
+        check_device(device)
+        out: dict[str, tuple[int, FieldValue]] = {}
+        with self._lock:
+            for metric, kind in self._kinds.items():  # one primary-key seek per metric ever stored
+                row = self._db.execute(
+                    "SELECT ts, value FROM points WHERE device = ? AND metric = ? ORDER BY ts DESC LIMIT 1",
+                    (device, metric),
+                ).fetchone()
+                if row is not None:
+                    out[metric] = (int(row[0]), _typed(row[1], kind))
+        return out
+
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:
         check_device(device)
         check_range(start_ms, end_ms)

@@ -155,7 +155,8 @@ class Publisher:
     def __init__(self, port: int, client_id: str = "test-publisher"):
         self.acked = 0
         self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        # MQTT 3.1.1: what every broker speaks, the embedded one included.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.on_publish = self._on_publish

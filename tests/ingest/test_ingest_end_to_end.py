@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from conftest import Backend, IngestProcess, Publisher
+from conftest import Backend, IngestProcess, Publisher, sqlite_backend
 
 from support.mosquitto import Mosquitto
-from support.procs import wait_until
+from support.procs import free_port, wait_until
 
 BASE_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the accepted window
 
@@ -139,3 +140,22 @@ def test_hostile_payloads_are_dead_lettered_and_good_messages_around_them_arrive
     assert {payload for _, _, payload in letters[:-3]} <= set(HOSTILE)
     assert all(reason for _, reason, _ in letters)
     assert ingest.metrics()["sensorfleet_dead_letters_total"] == expected_dead
+
+
+def test_without_broker_and_store_urls_it_runs_an_embedded_broker_and_stores_in_sqlite(
+    tmp_path: Path, publisher_factory: Callable[[int], Publisher]
+) -> None:
+    port = free_port()
+    ingest = IngestProcess(tmp_path, {"SENSORFLEET_EMBEDDED_BROKER_PORT": str(port)})
+    ingest.start()
+    try:
+        backend = sqlite_backend(ingest.data_dir)
+        pub = publisher_factory(port)
+        for i in range(200):
+            pub.publish_json(f"sf/dev-{i % 2}/telemetry", {"ts": BASE_MS + i, "v": i})
+        pub.wait_acked(30)
+        backend.wait_total(200, timeout=30)
+        assert backend.count() == {"dev-0": 100, "dev-1": 100}
+    finally:
+        ingest.stop()
+    assert "Traceback" not in ingest.process.output()
