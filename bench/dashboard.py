@@ -105,7 +105,9 @@ def run() -> list[dict[str, object]]:
                     page.goto(f"{base}/#/device/dev-000")
                     page.wait_for_function("document.querySelectorAll('.chart .uplot').length === 2")
                     device.append((time.perf_counter() - t0) * 1000)
-                    drawn, ms = page.evaluate(DRAW_10K, ["dev-000", f"-{DAYS}d", f"{DAYS * 86_400 // 10_000}s"])
+                    drawn, ms = page.evaluate(
+                        DRAW_10K, ["dev-000", f"-{DAYS}d", f"{DAYS * 86_400 // 10_000}s"]
+                    )
                     draw.append(ms)
                     context.close()
         finally:
