@@ -7,7 +7,9 @@ a broker reloading on SIGHUP never reads half a file). Point Mosquitto at them w
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +45,17 @@ def write_broker_files(registry: DeviceRegistry, data_dir: Path, prefix: str) ->
 
 
 def _replace(path: Path, text: str) -> None:
+    """Writes `text` to `path` via a temp file and a rename. A file the operator opened to the broker's
+    group (e.g. `chgrp mosquitto`, `chmod 640`) keeps that group and mode; a new one is 0600."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+    if path.exists():
+        old = path.stat()
+        os.chmod(tmp, stat.S_IMODE(old.st_mode))
+        with contextlib.suppress(PermissionError):
+            os.chown(tmp, -1, old.st_gid)
     os.replace(tmp, path)

@@ -66,7 +66,12 @@ def test_add_list_config_remove(tmp_path: Path) -> None:
     assert verify_password(config["mqtt"]["password"], passwd["dev-1"])
     assert oct((tmp_path / "data/devices.sqlite3").stat().st_mode & 0o777) == "0o600"
 
+    broker_passwd = tmp_path / "data/broker/passwd"
+    assert broker_passwd.stat().st_mode & 0o777 == 0o600
+    broker_passwd.chmod(0o640)  # opened to the broker's group by the operator: kept on rewrite
+
     assert cli("remove", "dev-2", "--data-dir", data)[0] == 0
+    assert broker_passwd.stat().st_mode & 0o777 == 0o640
     assert "dev-2:" not in (tmp_path / "data/broker/passwd").read_text()
     assert "dev-2" not in cli("list", "--data-dir", data)[1]
 
