@@ -119,7 +119,10 @@ class IngestService:
         work = self.router.route(message)
         self.writer.submit(work)
         for listener in self.listeners:
-            listener(work)
+            try:
+                listener(work)
+            except Exception:  # raised on paho's network thread, it would stop the intake
+                log.exception("listener %r failed on a message from %s", listener, message.topic)
 
     def start(self) -> None:
         if self.broker is not None:
