@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from ingest.points import Point
+from ingest.points import FieldValue, Point
 from ingest.storage.base import Agg, SeriesPoint
 
 
@@ -24,7 +24,7 @@ class SeriesReader(Protocol):
         every_ms: int | None = None,
     ) -> list[SeriesPoint]: ...
 
-    def latest(self, device: str) -> Point | None: ...
+    def latest_values(self, device: str) -> Mapping[str, tuple[int, FieldValue]]: ...
 
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]: ...
 

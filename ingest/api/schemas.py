@@ -15,8 +15,9 @@ MAX_ARGS_BYTES = 512
 
 class LatestOut(BaseModel):
     device: str
-    ts: int | None = Field(description="epoch ms of the newest reading; null when none is stored")
-    values: dict[str, float | bool | int] = Field(description="every metric of the newest reading")
+    ts: int | None = Field(description="epoch ms of the newest value; null when none is stored")
+    values: dict[str, float | bool | int] = Field(description="the newest value of each metric")
+    at: dict[str, int] = Field(description="epoch ms of each of those values")
 
 
 class BootOut(BaseModel):

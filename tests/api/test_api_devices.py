@@ -31,7 +31,7 @@ def test_devices_show_status_latest_values_and_completeness(
         store,
         registry,
         "dev-1",
-        b'{"boot":4,"seq":0,"readings":[{"ts":%d,"t":1.5},{"ts":%d,"t":2.5}]}'
+        b'{"boot":4,"seq":0,"readings":[{"ts":%d,"t":1.5,"battery":3.9},{"ts":%d,"t":2.5}]}'
         % (NOW_MS - 3000, NOW_MS - 2000),
     )
     # seq 2..4 never arrive.
@@ -50,7 +50,13 @@ def test_devices_show_status_latest_values_and_completeness(
     assert one == devices[0]
     assert one["online"] is True and one["fw"] == "0.3.1" and one["rssi"] == -61
     assert one["status"]["heap_free"] == 61234
-    assert one["latest"] == {"device": "dev-1", "ts": NOW_MS - 1000, "values": {"t": 3.5, "door": True}}
+    # The newest value of each metric, also of one the newest reading does not carry.
+    assert one["latest"] == {
+        "device": "dev-1",
+        "ts": NOW_MS - 1000,
+        "values": {"battery": 3.9, "door": True, "t": 3.5},
+        "at": {"battery": NOW_MS - 3000, "door": NOW_MS - 1000, "t": NOW_MS - 1000},
+    }
     completeness = one["completeness"]
     assert (completeness["received"], completeness["missing"], completeness["duplicates"]) == (3, 3, 0)
     assert completeness["boots"] == [{"boot": 4, "received": 3, "missing": [[2, 4]]}]
@@ -58,7 +64,12 @@ def test_devices_show_status_latest_values_and_completeness(
 
     assert api.get("/api/v1/devices/dev-2/latest").json()["values"] == {"humidity": 40.0}
     assert api.get("/api/v1/devices/nobody").status_code == 404
-    assert api.get("/api/v1/devices/nobody/latest").json() == {"device": "nobody", "ts": None, "values": {}}
+    assert api.get("/api/v1/devices/nobody/latest").json() == {
+        "device": "nobody",
+        "ts": None,
+        "values": {},
+        "at": {},
+    }
 
 
 def test_csv_export_streams_every_value_in_order(store: Store, make_api: Callable[..., TestClient]) -> None:

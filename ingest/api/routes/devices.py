@@ -16,16 +16,21 @@ router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[ReadToken], responses=AUTH_RESPONSES
 )
 
+COUNTERS = frozenset({"seq", "boot"})
+"""Fields the pipeline stores for completeness, not metrics."""
+
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID.pattern, examples=["dev-1"], description="device id")]
 Context = Annotated[ApiContext, Depends(api_context)]
 
 
 def latest_of(context: ApiContext, device: str) -> LatestOut:
-    point = context.reader.latest(device)
-    if point is None:
-        return LatestOut(device=device, ts=None, values={})
-    values = {k: v for k, v in point.fields.items() if k != "seq"}
-    return LatestOut(device=device, ts=point.ts_ms, values=values)
+    latest = {m: tv for m, tv in context.reader.latest_values(device).items() if m not in COUNTERS}
+    return LatestOut(
+        device=device,
+        ts=max((ts for ts, _ in latest.values()), default=None),
+        values={m: value for m, (_, value) in latest.items()},
+        at={m: ts for m, (ts, _) in latest.items()},
+    )
 
 
 def describe(context: ApiContext, state: DeviceRecord) -> DeviceOut:
