@@ -1,0 +1,248 @@
+"""The whole chain as real processes: virtual boards running the real firmware → Mosquitto with the
+provisioned password file and ACL, persistence on → `sensorfleet serve` → InfluxDB 1.x.
+
+The ledger is what the boards themselves account for: a board configured with `stop_after = n`
+takes exactly n readings in a boot, numbered (boot, 0..n-1), and exits by itself only once every
+one of them was acknowledged by the broker. `Chain.verify` then requires that InfluxDB holds
+exactly those readings (no gap, no extra point, the same timestamp once per reading) and that the
+registry's completeness figures, read through the API, say the same.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from api.serve_process import Serve
+
+from ingest.api.tokens import Scope
+from ingest.provision.boardconfig import BoardSettings
+from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.provisioning import add_device
+from ingest.provision.registry import DeviceRegistry
+from support.faultproxy import TcpProxy
+from support.influx import InfluxDB
+from support.mosquitto import Mosquitto, MosquittoOptions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "firmware"))
+from fwtools import Board, board_config, make_board_dir
+
+MEASUREMENT = "telemetry"
+DROPPED = "dropped"
+"""Mosquitto's notice when a client's queue overflows ("Outgoing messages are being dropped")."""
+
+
+class Ingest(Serve):
+    """`sensorfleet serve` with the ingest's broker login, an InfluxDB and a client id of its own."""
+
+    def __init__(self, workdir: Path, mqtt_url: str, env: dict[str, str]):
+        super().__init__(workdir, mqtt_url)
+        assert self.process.env is not None
+        self.process.env.update(env)
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.token = ""
+
+    def start(self) -> None:
+        super().start()
+        if not self.token:
+            self.token, _ = self.tokens.create(Scope.ADMIN, "reliability")
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.stop()
+        self.http.close()
+
+    def metrics(self) -> dict[str, float]:
+        text = self.http.get("/metrics").text
+        return {
+            name: float(value)
+            for name, _, value in (line.partition(" ") for line in text.splitlines())
+            if name and not name.startswith("#")
+        }
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        r = self.http.get("/api/v1/devices", headers={"Authorization": f"Bearer {self.token}"})
+        r.raise_for_status()
+        return {d["id"]: d for d in r.json()["devices"]}
+
+
+@dataclass
+class ChainBoard:
+    device_id: str
+    board: Board
+    proxy: TcpProxy | None
+    readings: int
+    boots: list[int] = field(default_factory=list)
+    """The boots whose readings all count: each ran to its end (or was killed with its outbox on flash)."""
+
+    def start(self) -> None:
+        self.board.start()
+
+    def wait_done(self, timeout: float) -> None:
+        """Waits until the board has had every reading acknowledged and exited by itself."""
+        code = self.board.wait_exit(timeout)
+        assert code == 0, f"{self.device_id} exited {code}:\n{self.board.console()[-3000:]}"
+        final = self.board.stats()
+        assert final["acked"] >= final["samples"] == self.readings, final
+
+
+@dataclass
+class Stored:
+    """The telemetry points InfluxDB holds for one device: (timestamp ms, seq), in time order."""
+
+    points: list[tuple[int, int]]
+
+    def seqs(self) -> list[int]:
+        return [seq for _, seq in self.points]
+
+
+class Chain:
+    def __init__(self, root: Path, influx: InfluxDB, db: str, devices: int = 3):
+        self.root = root
+        self.influx = influx
+        self.db = db
+        self.site = root / "site"
+        self.passwords: dict[str, str] = {}
+        files = None
+        for i in range(devices):
+            device, files = add_device(self.site, BoardSettings(device_id=f"dev-{i + 1}"))
+            self.passwords[device.id] = device.config["mqtt"]["password"]
+        assert files is not None
+        self.broker_files = files
+        self.ingest_password = DeviceRegistry(self.site).login(INGEST_USERNAME).password
+        extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
+        self.broker = Mosquitto(root / "mosquitto", MosquittoOptions(persistence=True, extra=extra))
+        self.ingests: list[Ingest] = []
+        self.boards: list[ChainBoard] = []
+        self.proxies: list[TcpProxy] = []
+
+    @property
+    def ingest_url(self) -> str:
+        return f"mqtt://{INGEST_USERNAME}:{self.ingest_password}@127.0.0.1:{self.broker.port}"
+
+    def start_ingest(self, influx_url: str | None = None, **env: str) -> Ingest:
+        n = len(self.ingests)
+        workdir = self.root / f"ingest-{n}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "SENSORFLEET_CLIENT_ID": f"ingest-{n}",
+            "SENSORFLEET_INFLUX_URL": influx_url or self.influx.url,
+            "SENSORFLEET_INFLUX_DB": self.db,
+            **env,
+        }
+        ingest = Ingest(workdir, self.ingest_url, settings)
+        self.ingests.append(ingest)
+        ingest.start()
+        return ingest
+
+    def add_board(self, device_id: str, readings: int, via_proxy: bool = False, **config: Any) -> ChainBoard:
+        proxy = TcpProxy(self.broker.port) if via_proxy else None
+        if proxy is not None:
+            self.proxies.append(proxy)
+        port = proxy.port if proxy is not None else self.broker.port
+        mqtt = {"user": device_id, "password": self.passwords[device_id], **config.pop("mqtt", {})}
+        cfg = board_config(port, device_id, mqtt=mqtt, stop_after=readings, interval_s=0.01, **config)
+        board = Board(make_board_dir(self.root / "boards" / device_id, cfg))
+        member = ChainBoard(device_id, board, proxy, readings)
+        self.boards.append(member)
+        return member
+
+    def run_boards(self, timeout: float) -> None:
+        for member in self.boards:
+            member.start()
+        for member in self.boards:
+            member.wait_done(timeout)
+            member.boots.append(_boot_of(member.board))
+
+    # -- reading back ------------------------------------------------------------------------
+    def stored(self) -> dict[str, Stored]:
+        series = self.influx.query(f'SELECT "seq" FROM "{MEASUREMENT}" GROUP BY "device"', db=self.db)
+        return {
+            s["tags"]["device"]: Stored(sorted((int(t), int(seq)) for t, seq in s["values"])) for s in series
+        }
+
+    def stored_total(self) -> int:
+        return sum(len(s.points) for s in self.stored().values())
+
+    def wait_drained(self, expected: int, timeout: float) -> None:
+        """Until InfluxDB holds `expected` points and every ingest's writer and spool are empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.stored_total() >= expected and all(_idle(i) for i in self.running_ingests()):
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"{self.stored_total()} of {expected} points stored after {timeout:.0f}s")
+
+    def running_ingests(self) -> list[Ingest]:
+        return [i for i in self.ingests if i.process.running()]
+
+    def verify(self) -> dict[str, int]:
+        """The database and the registry against the boards' ledger; returns counts for a report."""
+        stored = self.stored()
+        expected_devices = {m.device_id for m in self.boards}
+        assert set(stored) == expected_devices, f"devices in InfluxDB: {sorted(stored)}"
+        duplicates = 0
+        for member in self.boards:
+            seqs = stored[member.device_id].seqs()
+            # Each boot numbers its readings from 0; boots follow one another in time.
+            expected = sorted(s for _ in member.boots for s in range(member.readings))
+            assert sorted(seqs) == expected, _gap_report(member.device_id, seqs, expected)
+            stamps = [t for t, _ in stored[member.device_id].points]
+            assert len(set(stamps)) == len(stamps)
+        devices = self.running_ingests()[0].devices()
+        for member in self.boards:
+            completeness = devices[member.device_id]["completeness"]
+            ledger = member.readings * len(member.boots)
+            assert completeness["missing"] == 0, completeness
+            assert completeness["received"] - completeness["duplicates"] == ledger, completeness
+            duplicates += completeness["duplicates"]
+        assert DROPPED not in self.broker.log().lower(), self.broker.log()[-3000:]
+        return {"stored": sum(len(s.points) for s in stored.values()), "duplicates": duplicates}
+
+    def close(self) -> None:
+        for member in self.boards:
+            member.board.stop()
+        for ingest in self.ingests:
+            ingest.stop()
+        for proxy in self.proxies:
+            proxy.close()
+        self.broker.stop()
+
+
+def _idle(ingest: Ingest) -> bool:
+    try:
+        m = ingest.metrics()
+    except httpx.HTTPError:
+        return False
+    return m.get("sensorfleet_writer_pending", 0) == 0 and m.get("sensorfleet_spool_batches", 0) == 0
+
+
+def _boot_of(board: Board) -> int:
+    return int((board.dir / "data" / "boot").read_text())
+
+
+def _gap_report(device: str, got: list[int], expected: list[int]) -> str:
+    have, want = set(got), set(expected)
+    extra = len(got) - len(have)
+    return (
+        f"{device}: {len(got)} stored, {len(expected)} expected; missing seqs {sorted(want - have)[:20]}, "
+        f"foreign seqs {sorted(have - want)[:20]}, {extra} stored more than once"
+    )
+
+
+@contextmanager
+def chain(root: Path, influx: InfluxDB, db: str, devices: int = 3) -> Iterator[Chain]:
+    c = Chain(root, influx, db, devices)
+    c.broker.start()
+    try:
+        yield c
+    finally:
+        c.close()
