@@ -40,8 +40,9 @@ from ingest.service_flags import (
     MqttUrl,
     ShareGroup,
     TopicPrefix,
+    settings_from_flags,
 )
-from ingest.settings import Settings, load_settings
+from ingest.settings import Settings
 from ingest.web import build_http_app
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ def demo(
     duration: Annotated[float | None, typer.Option(min=1, help="stop after this many seconds")] = None,
 ) -> None:
     """Embedded broker and store, virtual boards, API and dashboard, all on this machine."""
+    flags = dict(locals())  # first: the parameters, before any other local exists
     # The terminal shows the live summary; the log goes to a file beside the demo's data.
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -223,20 +225,7 @@ def demo(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     console = Console()
     try:
-        settings = load_settings(
-            config,
-            mqtt_url=mqtt_url,
-            influx_url=influx_url,
-            influx_db=influx_db,
-            influx_api=influx_api,
-            influx_token=influx_token,
-            topic_prefix=topic_prefix,
-            data_dir=data_dir,
-            http_host=http_host,
-            http_port=http_port,
-            share_group=share_group,
-            embedded_broker_port=broker_port,
-        )
+        settings = settings_from_flags(flags)
         session = Demo(
             settings,
             DemoOptions(boards, interval, flap_every, flap_off, duration),

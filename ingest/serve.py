@@ -24,8 +24,8 @@ from ingest.service_flags import (
     MqttUrl,
     ShareGroup,
     TopicPrefix,
+    settings_from_flags,
 )
-from ingest.settings import load_settings
 from ingest.web import build_http_app
 
 log = logging.getLogger(__name__)
@@ -46,24 +46,12 @@ def serve(
     config: ConfigFile = None,
 ) -> None:
     """Receive device messages over MQTT, store them, serve health, metrics and the API."""
+    flags = dict(locals())  # first: the parameters, before any other local exists
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "amqtt", "transitions"):  # a line per request or state change is noise
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
-        settings = load_settings(
-            config,
-            mqtt_url=mqtt_url,
-            influx_url=influx_url,
-            influx_db=influx_db,
-            influx_api=influx_api,
-            influx_token=influx_token,
-            topic_prefix=topic_prefix,
-            data_dir=data_dir,
-            http_host=http_host,
-            http_port=http_port,
-            share_group=share_group,
-            embedded_broker_port=broker_port,
-        )
+        settings = settings_from_flags(flags)
         service = IngestService(settings)
         app = build_http_app(service)
         service.start()

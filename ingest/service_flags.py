@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from ingest.settings import Settings, load_settings
 
 MqttUrl = Annotated[str | None, typer.Option(help="mqtt://user:pass@host:1883; default: embedded broker")]
 InfluxUrl = Annotated[str | None, typer.Option(help="http://host:8086; default: SQLite in the data dir")]
@@ -19,3 +22,27 @@ HttpPort = Annotated[int | None, typer.Option(help="HTTP port")]
 ShareGroup = Annotated[str | None, typer.Option(help="MQTT v5 shared subscription group")]
 BrokerPort = Annotated[int | None, typer.Option(help="port of the embedded broker")]
 ConfigFile = Annotated[Path | None, typer.Option(help="TOML settings file")]
+
+SETTING_FLAGS = (
+    "mqtt_url",
+    "influx_url",
+    "influx_db",
+    "influx_api",
+    "influx_token",
+    "topic_prefix",
+    "data_dir",
+    "http_host",
+    "http_port",
+    "share_group",
+)
+
+
+def settings_from_flags(flags: Mapping[str, Any]) -> Settings:
+    """Settings from a command's parameters (its `locals()`): the flags above, `broker_port` and `config`.
+
+    Flags left out (None) keep what the environment and the config file say."""
+    return load_settings(
+        flags["config"],
+        embedded_broker_port=flags["broker_port"],
+        **{name: flags[name] for name in SETTING_FLAGS},
+    )
