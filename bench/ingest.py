@@ -75,24 +75,47 @@ class Ingest:
 
 
 class Publisher:
+    """QoS 1 with a window of unacknowledged messages: paho scans its whole outgoing queue on every
+    PUBACK, so queueing tens of thousands at once would make the publisher the bottleneck."""
+
+    WINDOW = 1000
+
     def __init__(self, port: int):
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv311
         )
-        self.client.max_inflight_messages_set(1000)
+        self.client.max_inflight_messages_set(self.WINDOW)
         self.client.max_queued_messages_set(0)
+        self.sent = self.acked = 0
+        self.window = threading.Condition()
+        self.client.on_publish = self._acked
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
+    def _acked(self, client: object, userdata: object, mid: int, rc: object, props: object) -> None:
+        with self.window:
+            self.acked += 1
+            self.window.notify_all()
+
     def publish(self, topic: str, payload: bytes) -> None:
-        self.last = self.client.publish(topic, payload, qos=1)
+        if self.sent % 100 == 0:
+            with self.window:
+                self.window.wait_for(lambda: self.sent - self.acked < self.WINDOW, RUN_LIMIT_S)
+        self.sent += 1
+        self.client.publish(topic, payload, qos=1)
 
     def wait_acked(self) -> None:
-        self.last.wait_for_publish(RUN_LIMIT_S)
+        with self.window:
+            self.window.wait_for(lambda: self.acked >= self.sent, RUN_LIMIT_S)
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def count(influx: InfluxDB, db: str) -> int:
+    series = influx.query('SELECT count("v") FROM "telemetry"', db=db)
+    return int(series[0]["values"][0][1]) if series else 0
 
 
 def make_payloads(form: str, messages: int) -> list[tuple[str, bytes]]:
@@ -108,11 +131,6 @@ def make_payloads(form: str, messages: int) -> list[tuple[str, bytes]]:
             doc = {"ts": base + m // 50, "v": float(m), "seq": m // 50, "boot": 1}
         payloads.append((f"sf/dev-{m % 50}/telemetry", orjson.dumps(doc)))
     return payloads
-
-
-def count(influx: InfluxDB, db: str) -> int:
-    series = influx.query('SELECT count("v") FROM "telemetry"', db=db)
-    return int(series[0]["values"][0][1]) if series else 0
 
 
 def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages: int) -> dict[str, Any]:

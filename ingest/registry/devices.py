@@ -65,7 +65,8 @@ class DeviceInfo:
 class Registry:
     def __init__(self, path: Path, strict: bool = False):
         self.strict = strict
-        self._db = open_database(path)
+        # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
+        self._db = open_database(path, synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._known = {row[0] for row in self._db.execute("SELECT id FROM devices")}
@@ -102,18 +103,20 @@ class Registry:
                     touched.add((t.device, t.boot))
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for device, (received, duplicates, seen) in per_device.items():
-                    self._db.execute(
-                        "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                        "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
-                        "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms), "
-                        "received = received + excluded.received, "
-                        "duplicates = duplicates + excluded.duplicates",
-                        (device, seen, seen, received, duplicates),
-                    )
-                for device, boot in touched:
-                    self._save_ranges(device, boot)
+                self._db.executemany(
+                    "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
+                    "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms), "
+                    "received = received + excluded.received, "
+                    "duplicates = duplicates + excluded.duplicates",
+                    [(d, seen, seen, received, dups) for d, (received, dups, seen) in per_device.items()],
+                )
+                self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", touched)
+                self._db.executemany(
+                    "INSERT INTO seq_ranges VALUES (?, ?, ?, ?)",
+                    [(d, b, lo, hi) for d, b in touched for lo, hi in self._ranges[(d, b)].ranges],
+                )
                 self._forget_old_boots({d for d, _ in touched})
                 self._db.execute("COMMIT")
             except BaseException:
@@ -194,13 +197,6 @@ class Registry:
             )
             for r in rows
         ]
-
-    def _save_ranges(self, device: str, boot: int) -> None:
-        self._db.execute("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", (device, boot))
-        self._db.executemany(
-            "INSERT INTO seq_ranges VALUES (?, ?, ?, ?)",
-            [(device, boot, lo, hi) for lo, hi in self._ranges[(device, boot)].ranges],
-        )
 
     def _forget_old_boots(self, devices: set[str]) -> None:
         for device in devices:

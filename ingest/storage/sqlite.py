@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from ingest.errors import PermanentStoreError
 from ingest.points import FieldValue, Point
@@ -33,12 +34,14 @@ def _kind(value: FieldValue) -> str:
     return "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "float"
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """A connection shared by threads under the caller's lock; WAL so readers never wait for the writer."""
+def open_database(path: Path, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> sqlite3.Connection:
+    """A connection shared by threads under the caller's lock; WAL so readers never wait for the writer.
+
+    FULL syncs every commit: what was committed survives a power cut, as acknowledged data must."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
     return db
 
 
