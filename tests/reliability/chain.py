@@ -80,11 +80,14 @@ class ChainBoard:
     board: Board
     proxy: TcpProxy | None
     readings: int
-    boots: list[int] = field(default_factory=list)
-    """The boots whose readings all count: each ran to its end (or was killed with its outbox on flash)."""
+    ledger: dict[int, int] = field(default_factory=dict)
+    """boot → readings taken in that boot, numbered 0..n-1."""
 
     def start(self) -> None:
         self.board.start()
+
+    def boot(self) -> int:
+        return int((self.board.dir / "data" / "boot").read_text())
 
     def wait_done(self, timeout: float) -> None:
         """Waits until the board has had every reading acknowledged and exited by itself."""
@@ -92,6 +95,10 @@ class ChainBoard:
         assert code == 0, f"{self.device_id} exited {code}:\n{self.board.console()[-3000:]}"
         final = self.board.stats()
         assert final["acked"] >= final["samples"] == self.readings, final
+        self.ledger[self.boot()] = self.readings
+
+    def sent(self) -> int:
+        return sum(self.ledger.values())
 
 
 @dataclass
@@ -149,18 +156,31 @@ class Chain:
             self.proxies.append(proxy)
         port = proxy.port if proxy is not None else self.broker.port
         mqtt = {"user": device_id, "password": self.passwords[device_id], **config.pop("mqtt", {})}
-        cfg = board_config(port, device_id, mqtt=mqtt, stop_after=readings, interval_s=0.01, **config)
+        cfg = board_config(
+            port, device_id, mqtt=mqtt, **{"interval_s": 0.01, **config, "stop_after": readings}
+        )
         board = Board(make_board_dir(self.root / "boards" / device_id, cfg))
         member = ChainBoard(device_id, board, proxy, readings)
         self.boards.append(member)
         return member
 
-    def run_boards(self, timeout: float) -> None:
+    def add_boards(self, readings: int, **config: Any) -> None:
+        """One board per provisioned device not yet on the chain."""
+        taken = {m.device_id for m in self.boards}
+        for device_id in self.passwords:
+            if device_id not in taken:
+                self.add_board(device_id, readings, **config)
+
+    def sent(self) -> int:
+        return sum(m.sent() for m in self.boards)
+
+    def start_boards(self) -> None:
         for member in self.boards:
             member.start()
+
+    def wait_boards(self, timeout: float) -> None:
         for member in self.boards:
             member.wait_done(timeout)
-            member.boots.append(_boot_of(member.board))
 
     # -- reading back ------------------------------------------------------------------------
     def stored(self) -> dict[str, Stored]:
@@ -192,17 +212,16 @@ class Chain:
         duplicates = 0
         for member in self.boards:
             seqs = stored[member.device_id].seqs()
-            # Each boot numbers its readings from 0; boots follow one another in time.
-            expected = sorted(s for _ in member.boots for s in range(member.readings))
+            # Each boot numbers its readings from 0; InfluxDB keeps the seq, not the boot.
+            expected = sorted(s for n in member.ledger.values() for s in range(n))
             assert sorted(seqs) == expected, _gap_report(member.device_id, seqs, expected)
             stamps = [t for t, _ in stored[member.device_id].points]
             assert len(set(stamps)) == len(stamps)
         devices = self.running_ingests()[0].devices()
         for member in self.boards:
             completeness = devices[member.device_id]["completeness"]
-            ledger = member.readings * len(member.boots)
             assert completeness["missing"] == 0, completeness
-            assert completeness["received"] - completeness["duplicates"] == ledger, completeness
+            assert completeness["received"] - completeness["duplicates"] == member.sent(), completeness
             duplicates += completeness["duplicates"]
         assert DROPPED not in self.broker.log().lower(), self.broker.log()[-3000:]
         return {"stored": sum(len(s.points) for s in stored.values()), "duplicates": duplicates}
@@ -223,10 +242,6 @@ def _idle(ingest: Ingest) -> bool:
     except httpx.HTTPError:
         return False
     return m.get("sensorfleet_writer_pending", 0) == 0 and m.get("sensorfleet_spool_batches", 0) == 0
-
-
-def _boot_of(board: Board) -> int:
-    return int((board.dir / "data" / "boot").read_text())
 
 
 def _gap_report(device: str, got: list[int], expected: list[int]) -> str:
