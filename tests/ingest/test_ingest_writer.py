@@ -198,3 +198,26 @@ def test_unreachable_store_is_transient(tmp_path: Path) -> None:
     store = InfluxStore(InfluxHttp(f"http://127.0.0.1:{free_port()}", "db1", timeout=1))
     with pytest.raises(TransientStoreError):
         store.write([Point("dev-1", 1, {"v": 1.0})])
+
+
+def test_spool_full_stops_acknowledging_until_the_store_is_back(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, url = fake_influx
+    fake.script = [(503, {}, "down")] * 10_000
+    h = Harness(url, tmp_path)
+    h.spool = Spool(tmp_path / "small-spool", 400)  # room for a batch or two, not for everything
+    h.writer.spool = h.spool
+    h.writer.start()
+    for n in range(6):
+        h.submit(5, start=n * 5)
+        wait_until(lambda: h.writer.pending() == 0 or h.writer.spool_full, 20, "the batch stored or held")
+    wait_until(lambda: h.writer.spool_full, 20, "the spool to fill")
+    acked_while_full = len(h.acked)
+    assert 0 < acked_while_full < 30
+    assert h.metrics.get("messages_acked") == acked_while_full
+    with fake.lock:
+        fake.script.clear()  # the store is back
+    wait_until(lambda: len(h.acked) == 30, 30, "every message acknowledged")
+    wait_until(lambda: h.spool.batches == 0, 30, "the spool to drain")
+    h.writer.stop()
+    assert not h.writer.spool_full
+    assert sorted(int(line.rsplit(" ", 1)[1]) for line in fake.stored) == list(range(1000, 1030))
