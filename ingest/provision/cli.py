@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from ingest.provision.flash import flash_image
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.provisioning import add_device, remove_device
 from ingest.provision.registry import DeviceRegistry
-from ingest.provision.virtual import build_fleet
+from ingest.provision.virtual import VirtualFleet, build_fleet
 from ingest.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,21 @@ def simulate(
         root, count, mqtt_host, mqtt_port, settings.topic_prefix, interval, passwords, firmware
     )
     deadline = None if duration is None else time.monotonic() + duration
+    # `kill` (SIGTERM) must stop the boards as Ctrl-C does, instead of orphaning them.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _run_fleet(fleet, count, root, mqtt_host, mqtt_port, deadline)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_fleet(
+    fleet: VirtualFleet, count: int, root: Path, mqtt_host: str, mqtt_port: int, deadline: float | None
+) -> None:
     with fleet:
         typer.echo(
             f"{count} virtual boards under {root} publishing to {mqtt_host}:{mqtt_port}; Ctrl-C stops them"

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,3 +128,33 @@ def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
         recorder.close()
     assert metrics_by_device(recorder)["dev-1"] == {"temperature", "humidity"}
     assert {m.topic.split("/")[1] for m in recorder.snapshot()} == {"dev-1"}
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_simulate_stops_its_boards_when_stopped(tmp_path: Path, mosquitto: Mosquitto, stop: int) -> None:
+    log = tmp_path / "simulate.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("sensorfleet")), "device", "simulate", "2",
+             "--mqtt-port", str(mosquitto.port), "--data-dir", str(tmp_path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # As from a terminal: SIGINT not ignored, whatever this test runner inherited.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "Ctrl-C stops them" in log.read_text(), 60, "the boards to start")
+        pids = [int(pid) for pid in re.findall(r"virtual board sim-\d: pid (\d+)", log.read_text())]
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, 0)  # running
+        proc.send_signal(stop)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "stopping the virtual boards" in log.read_text()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
