@@ -9,14 +9,14 @@ from ingest.errors import QueryError
 from ingest.storage.base import check_range
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d|w)$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_DURATION = re.compile(r"([0-9]{1,9})(ms|s|m|h|d|w)")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
 def parse_duration(text: str) -> int:
     """`500ms`, `30s`, `1m`, `6h`, `7d`, `2w` → milliseconds (positive)."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not match or int(match[1]) == 0:
         raise QueryError(f"invalid duration {text[:40]!r}: use a positive number and ms, s, m, h, d or w")
     return int(match[1]) * _UNIT_MS[match[2]]
@@ -28,28 +28,20 @@ def parse_instant(text: str, now_ms: int) -> int:
         return now_ms
     if text.startswith("-"):
         return now_ms - parse_duration(text[1:])
-    if not _RFC3339.match(text):
+    match = _RFC3339.fullmatch(text)
+    if not match:
         raise QueryError(f"invalid time {text[:40]!r}: use RFC 3339 (2026-11-24T10:00:00Z), `now` or `-24h`")
-    # fromisoformat reads microseconds at most; RFC 3339 allows nanoseconds, which we drop.
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = re.match(r"\d+", rest)
-        assert digits is not None
-        text = f"{head}.{digits[0][:6].ljust(6, '0')}{rest[digits.end() :]}"
+    # fromisoformat reads at most microseconds and float seconds blur milliseconds: parse whole
+    # seconds, and take the milliseconds from the digits (RFC 3339 allows any number; finer is dropped).
+    fraction = match[1] or ""
     try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
+        moment = datetime.fromisoformat((text.replace(fraction, "", 1) if fraction else text).upper())
     except ValueError:
         raise QueryError(f"invalid time {text[:40]!r}: not a calendar date") from None
-    ms = int(moment.timestamp() * 1000) if moment.microsecond == 0 else _exact_ms(moment)
+    ms = int(moment.timestamp()) * 1000 + int((fraction[1:] + "000")[:3])
     if not 0 <= ms <= _MAX_MS:
         raise QueryError(f"time {text[:40]!r} is before 1970 or too far ahead")
     return ms
-
-
-def _exact_ms(moment: datetime) -> int:
-    # Float seconds lose the last digit of milliseconds for present-day dates; integer arithmetic does not.
-    whole = int(moment.replace(microsecond=0).timestamp())
-    return whole * 1000 + moment.microsecond // 1000
 
 
 def resolve_range(start: str, end: str, now_ms: int) -> tuple[int, int]:

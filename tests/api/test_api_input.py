@@ -19,6 +19,7 @@ INJECTIONS = [
     "x' OR device =~ /.*/ --",
     "$device",
     "line\nbreak",
+    "temperature\n",
     "nul\x00byte",
     "ünïcødé",
     "a" * 5000,

@@ -53,6 +53,9 @@ def test_instants(text: str, expected: int) -> None:
         "2025-13-01T00:00:00Z",
         "1969-12-31T23:59:59Z",
         "-1h; DROP",
+        "-1m\n",
+        "2025-11-24T16:00:00Z\n",
+        "٢٠٢٥-11-24T16:00:00Z",
         " now",
     ],
 )

@@ -40,7 +40,7 @@ JSON = "application/json"
 
 def _metrics(names: list[str]) -> list[str]:
     for name in names:
-        if not METRIC_NAME.match(name):
+        if not METRIC_NAME.fullmatch(name):  # fullmatch: `$` would let a trailing newline through
             raise QueryError(f"invalid metric name {name[:80]!r}")
     return list(dict.fromkeys(names))
 
