@@ -18,6 +18,7 @@ class ApiSettings(BaseSettings):
     )
     command_timeout_s: float = Field(60.0, gt=0, description="a command unanswered this long has timed out")
     max_wait_s: float = Field(60.0, ge=0, description="longest `wait` a request may ask for")
+    max_streams: int = Field(100, ge=1, description="event streams open at once, over all clients")
     stream_max_s: float = Field(
         3600.0, gt=0, description="an event stream ends after this; clients reconnect"
     )

@@ -3,17 +3,21 @@ second, through the real intake, router and the event bus; the device filter hol
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import uvicorn
 from api.sse import SseReader
+from fastapi.testclient import TestClient
 
 from ingest.api import create_api
+from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
 from ingest.api.service import publish_work
 from ingest.api.tokens import Scope, TokenStore
@@ -84,3 +88,22 @@ def test_a_reading_published_over_mqtt_reaches_a_stream_client_within_a_second(
     finally:
         board.close()
         stream.close()
+
+
+def test_open_event_streams_are_capped(
+    sqlite_store: SqliteStore, make_api: Callable[..., TestClient]
+) -> None:
+    bus = EventBus()
+    api = make_api(
+        sqlite_store, bus=bus, settings=ApiSettings(max_streams=1, rate_per_s=1000, rate_burst=1000)
+    )
+
+    async def with_one_stream_open() -> httpx.Response:
+        held = bus.subscribe()
+        try:
+            return api.get("/api/v1/stream")
+        finally:
+            bus.unsubscribe(held)
+
+    r = asyncio.run(with_one_stream_open())
+    assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0

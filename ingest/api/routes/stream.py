@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ingest.api.auth import AUTH_RESPONSES, ReadToken
@@ -49,6 +49,7 @@ async def _events(
     summary="Server-Sent Events: `reading`, `status`, `command_result`",
     response_class=StreamingResponse,
     responses={
+        503: {"description": "as many event streams are open as the server allows"},
         200: {
             "content": {
                 "text/event-stream": {
@@ -56,7 +57,7 @@ async def _events(
                     '"values":{"temperature":21.4}}\n\n'
                 }
             }
-        }
+        },
     },
     description="Events from the moment of connecting; a client that reads too slowly loses the oldest. "
     "The stream ends after a while (an hour by default): reconnect.",
@@ -67,6 +68,8 @@ async def stream(
     device: Annotated[str | None, Query(pattern=DEVICE_ID.pattern, description="only this device")] = None,
 ) -> StreamingResponse:
     settings = context.settings
+    if context.bus.subscribers >= settings.max_streams:
+        raise HTTPException(503, "too many open event streams; retry later", headers={"Retry-After": "10"})
     sub = context.bus.subscribe(device)
     return StreamingResponse(
         _events(request, context.bus, sub, settings.stream_keepalive_s, settings.stream_max_s),
