@@ -4,7 +4,7 @@ SensorfleetError
 ├── ConfigError            settings or a config file that cannot be used
 ├── PayloadError           a message that can never be stored (dead-lettered, never retried)
 ├── StoreError             the time-series store failed
-│   ├── TransientStoreError    may succeed later (5xx, 429, timeouts, refused): retry, spool
+│   ├── TransientStoreError    may succeed later (5xx, 429, 401/403/404, timeouts, refused): retry, spool
 │   ├── PermanentStoreError    will never succeed as sent (4xx other than 413/429)
 │   └── RequestTooLargeError   413: split the batch and send the halves
 ├── QueryError             a query the stores will not run (unknown metric or aggregate, bad range)

@@ -39,6 +39,7 @@ class Message:
     payload: bytes
     received_ms: int
     ack: Callable[[], None]
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,8 @@ class Writer:
                 log.info("dead letter from %s: %s", d.topic, d.reason)
         for w in batch:
             if w.status is not None:
-                self.registry.set_status(w.status[0], w.status[1], w.message.received_ms)
+                m = w.message
+                self.registry.set_status(w.status[0], w.status[1], m.received_ms, m.retained)
             elif w.command_result is not None:
                 device, command_id = w.command_result
                 self.registry.record_command_result(

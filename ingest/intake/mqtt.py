@@ -118,6 +118,7 @@ class MqttIntake:
                 bytes(msg.payload),
                 int(time.time() * 1000),
                 lambda: self._ack(generation, mid, qos),
+                bool(msg.retain),
             )
         )
 

@@ -125,7 +125,8 @@ class Registry:
             self._known.update(per_device)
         return total_duplicates
 
-    def set_status(self, device: str, status: Status, received_ms: int) -> None:
+    def set_status(self, device: str, status: Status, received_ms: int, retained: bool = False) -> None:
+        """A retained status is the broker's copy from earlier: it does not say the device was seen now."""
         birth = {"online": status.online, "fw": status.fw, "boot": status.boot, "rssi": status.rssi}
         body = orjson.dumps(
             {**{k: v for k, v in birth.items() if v is not None}, **(status.extra or {})}
@@ -136,12 +137,13 @@ class Registry:
                 "(id, first_seen_ms, last_seen_ms, online, status_ms, fw, rssi, boot, status) "
                 "VALUES (?1, ?2, ?2, ?3, ?2, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
                 "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
-                "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms), "
+                "last_seen_ms = CASE WHEN ?8 THEN last_seen_ms "
+                "ELSE MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms) END, "
                 "online = excluded.online, "
                 "status_ms = excluded.status_ms, fw = COALESCE(excluded.fw, fw), "
                 "rssi = COALESCE(excluded.rssi, rssi), boot = COALESCE(excluded.boot, boot), "
                 "status = excluded.status",
-                (device, received_ms, status.online, status.fw, status.rssi, status.boot, body),
+                (device, received_ms, status.online, status.fw, status.rssi, status.boot, body, retained),
             )
             self._known.add(device)
 

@@ -17,7 +17,9 @@ from ingest.errors import PermanentStoreError, RequestTooLargeError, TransientSt
 log = logging.getLogger(__name__)
 
 ApiVersion = Literal["v1", "v2"]
-_TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
+# 401/403/404 (credentials, database) are the deployment's fault, not the message's: keep the data
+# (retry, then spool) until someone fixes the settings, rather than dead-lettering every message.
+_TRANSIENT = frozenset({401, 403, 404, 408, 425, 429, 500, 502, 503, 504})
 
 
 class InfluxHttp:

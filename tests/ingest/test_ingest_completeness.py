@@ -34,6 +34,7 @@ def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
     assert registry.record([(batch("dev-1", 1, 0, 10), 5), (batch("dev-1", 1, 15, 5), 6)]) == 0
     assert registry.record([(batch("dev-1", 1, 5, 5), 7), (batch("dev-1", 2, 0, 3), 8)]) == 5
     registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 9)
+    registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 99, retained=True)
     registry.close()
 
     info = Registry(tmp_path / "registry.sqlite").device("dev-1")

@@ -221,3 +221,13 @@ def test_spool_full_stops_acknowledging_until_the_store_is_back(fake_influx, tmp
     h.writer.stop()
     assert not h.writer.spool_full
     assert sorted(int(line.rsplit(" ", 1)[1]) for line in fake.stored) == list(range(1000, 1030))
+
+
+def test_a_missing_database_spools_instead_of_dead_lettering(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, url = fake_influx
+    fake.script = [(404, {}, '{"error":"database not found: \\"db1\\""}')] * 3
+    h = Harness(url, tmp_path)
+    h.submit(2)
+    h.run_until_acked(2)
+    assert h.dead.count() == 0
+    assert h.metrics.get("points_spooled") == 2
