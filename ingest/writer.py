@@ -125,7 +125,11 @@ class Writer:
                     return
             if self._stopping.is_set() and time.monotonic() > self._drain_until:
                 return
-            self._replay()
+            try:
+                self._replay()
+            except Exception:  # e.g. the disk: the batch stays in the spool for the next try
+                log.exception("replaying the spool failed; retrying")
+                self._next_replay = time.monotonic() + self.config.replay_cap_s
             if self._stopping.is_set() and self._held:
                 log.error("stopping with %d messages unacknowledged: the spool is full", len(self._held))
                 return
