@@ -112,7 +112,7 @@ class Stored:
 
 
 class Chain:
-    def __init__(self, root: Path, influx: InfluxDB, db: str, devices: int = 3):
+    def __init__(self, root: Path, influx: InfluxDB, db: str, devices: int = 3, broker_extra: str = ""):
         self.root = root
         self.influx = influx
         self.db = db
@@ -125,7 +125,7 @@ class Chain:
         assert files is not None
         self.broker_files = files
         self.ingest_password = DeviceRegistry(self.site).login(INGEST_USERNAME).password
-        extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
+        extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n{broker_extra}"
         self.broker = Mosquitto(root / "mosquitto", MosquittoOptions(persistence=True, extra=extra))
         self.ingests: list[Ingest] = []
         self.boards: list[ChainBoard] = []
@@ -254,8 +254,9 @@ def _gap_report(device: str, got: list[int], expected: list[int]) -> str:
 
 
 @contextmanager
-def chain(root: Path, influx: InfluxDB, db: str, devices: int = 3) -> Iterator[Chain]:
-    c = Chain(root, influx, db, devices)
+def chain(root: Path, influx: InfluxDB, db: str, devices: int = 3, broker_extra: str = "") -> Iterator[Chain]:
+    """A started broker and nothing else yet; every process the chain started is stopped at the end."""
+    c = Chain(root, influx, db, devices, broker_extra)
     c.broker.start()
     try:
         yield c
