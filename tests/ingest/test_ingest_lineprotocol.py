@@ -86,6 +86,30 @@ def test_points_carry_the_device_tag_and_ms_timestamp() -> None:
     assert body == b"telemetry,device=dev-1,site=lab v=1.0,seq=3i,ok=false 7"
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    points=st.lists(
+        st.builds(
+            Point,
+            device=st.sampled_from(["dev-1", "d,2", "d 3"]),
+            ts_ms=st.integers(min_value=0, max_value=2**62),
+            fields=st.dictionaries(names, values, min_size=1, max_size=3),
+        ),
+        max_size=5,
+    )
+)
+def test_encode_points_writes_the_lines_encode_line_writes(points: list[Point]) -> None:
+    try:
+        lines = [
+            encode_line("telemetry", {"site": "a b", "device": p.device}, p.fields, p.ts_ms) for p in points
+        ]
+    except PayloadError:
+        with pytest.raises(PayloadError):
+            encode_points("telemetry", {"site": "a b"}, points)
+        return
+    assert encode_points("telemetry", {"site": "a b"}, points) == "\n".join(lines).encode()
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     measurement=names,
