@@ -188,3 +188,34 @@ def board_outage(root: Path, influx: InfluxDB, db: str, readings: int, interval_
         offline = [t for t, seq in points if t >= restart_ms and seq < second["samples"]]
         assert len(offline) == second["samples"] and max(offline) < restored_ms
         return _row(c, "board offline + power cut", f"{member.sent()} readings offline, 1 kill -9", recover)
+
+
+def silent_path(root: Path, influx: InfluxDB, db: str, readings: int, keepalive_s: int) -> Row:
+    """The path between a board and the broker goes silent without closing (a black hole): the
+    board's keepalive and the broker's both notice, and the board reconnects when the path is back."""
+    with chain(root, influx, db, devices=1) as c:
+        ingest = c.start_ingest()
+        mqtt = {"keepalive": keepalive_s, "timeout_s": keepalive_s}
+        member = c.add_board("dev-1", readings, via_proxy=True, mqtt=mqtt)
+        assert member.proxy is not None
+
+        def online() -> bool | None:
+            return ingest.devices()["dev-1"]["online"]  # type: ignore[no-any-return]
+
+        member.start()
+        wait_until(lambda: c.stored_total() > 0 and online() is True, 60, "the link to work")
+        member.proxy.blackhole()
+        cut = time.monotonic()
+        # The broker's end: it declares the board gone and publishes its last will to the ingest.
+        wait_until(lambda: online() is False, 10 * keepalive_s, "the broker to publish the last will")
+        broker_s = time.monotonic() - cut
+        member.board.wait_console(r"no PINGRESP", 10 * keepalive_s)
+        board_s = time.monotonic() - cut
+        member.proxy.restore()
+        restored = time.monotonic()
+        wait_until(lambda: online() is True, 60, "the board back online")
+        recover = time.monotonic() - restored
+        member.wait_done(DRAIN_S)
+        c.wait_drained(c.sent(), DRAIN_S)
+        detected = f"silent path; noticed by board in {board_s:.1f} s, by broker in {broker_s:.1f} s"
+        return _row(c, f"black hole, keepalive {keepalive_s} s", detected, recover)
