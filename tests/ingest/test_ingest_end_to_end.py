@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Backend, IngestProcess, Publisher, sqlite_backend
+from conftest import Backend, IngestProcess, Publisher, influx_backend, sqlite_backend
 
-from support.mosquitto import Mosquitto
+from support.influx import InfluxDB
+from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import free_port, wait_until
 
 BASE_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the accepted window
@@ -159,3 +160,30 @@ def test_without_broker_and_store_urls_it_runs_an_embedded_broker_and_stores_in_
     finally:
         ingest.stop()
     assert "Traceback" not in ingest.process.output()
+
+
+def test_broker_restart_the_ingest_reconnects_and_resubscribes(
+    mosquitto_factory: Callable[..., Mosquitto],
+    influxd: InfluxDB,
+    influx_db: str,
+    start_ingest: Callable[..., IngestProcess],
+    publisher_factory: Callable[[int], Publisher],
+) -> None:
+    broker = mosquitto_factory(MosquittoOptions(persistence=False))  # the restart forgets our session
+    backend = influx_backend(influxd, influx_db)
+    ingest = start_ingest(broker, backend)
+    pub = publisher_factory(broker.port)
+    for i in range(500):
+        pub.publish_json(f"sf/dev-{i % 5}/telemetry", {"ts": BASE_MS + i, "v": i})
+    pub.wait_acked(60)
+    backend.wait_total(500, timeout=60)
+    pub.close()
+
+    broker.restart()
+    wait_until(lambda: ingest.metrics()["sensorfleet_broker_connected"] == 1, 60, "the ingest to reconnect")
+    pub = publisher_factory(broker.port)
+    for i in range(500, 1000):
+        pub.publish_json(f"sf/dev-{i % 5}/telemetry", {"ts": BASE_MS + i, "v": i})
+    pub.wait_acked(60)
+    backend.wait_total(1000, timeout=60)
+    assert backend.count() == {f"dev-{d}": 200 for d in range(5)}
