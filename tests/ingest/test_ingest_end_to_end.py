@@ -187,3 +187,23 @@ def test_broker_restart_the_ingest_reconnects_and_resubscribes(
     pub.wait_acked(60)
     backend.wait_total(1000, timeout=60)
     assert backend.count() == {f"dev-{d}": 200 for d in range(5)}
+
+
+def test_two_processes_on_a_shared_subscription_split_the_load_and_store_everything(
+    mosquitto: Mosquitto,
+    influxd: InfluxDB,
+    influx_db: str,
+    start_ingest: Callable[..., IngestProcess],
+    publisher_factory: Callable[[int], Publisher],
+) -> None:
+    backend = influx_backend(influxd, influx_db)
+    first = start_ingest(mosquitto, backend, SENSORFLEET_SHARE_GROUP="ingest")
+    second = start_ingest(mosquitto, backend, SENSORFLEET_SHARE_GROUP="ingest")
+    pub = publisher_factory(mosquitto.port)
+    for i in range(2000):
+        pub.publish_json(f"sf/dev-{i % 10}/telemetry", {"ts": BASE_MS + i, "v": i})
+    pub.wait_acked(60)
+    backend.wait_total(2000, timeout=60)
+    assert backend.count() == {f"dev-{d}": 200 for d in range(10)}
+    received = [p.metrics()["sensorfleet_messages_received_total"] for p in (first, second)]
+    assert sum(received) == 2000 and min(received) > 0, received
