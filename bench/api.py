@@ -8,13 +8,12 @@ from __future__ import annotations
 import random
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 
+from bench._http import served
 from ingest.api import create_api
 from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
@@ -26,7 +25,6 @@ from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.sqlite import SqliteStore
 from support.influx import InfluxDB
-from support.procs import free_port, wait_until
 
 POINTS = 1_000_000
 STEP_MS = 1000
@@ -66,17 +64,13 @@ def _measure(store: Store, workdir: Path, start_ms: int, end_ms: int) -> tuple[l
         bus=EventBus(),
         settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, 30, "uvicorn")
     rng = random.Random(3)
     latencies, direct = [], []
     try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {secret}"}
-        ) as http:
+        with (
+            served(app) as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {secret}"}) as http,
+        ):
             for n in range(WARMUP + REQUESTS):
                 # Whole minutes back from the (minute-aligned) end: exactly 1440 windows.
                 day_start = end_ms - DAY_MS - rng.randrange((end_ms - DAY_MS - start_ms) // 60_000) * 60_000
@@ -98,8 +92,6 @@ def _measure(store: Store, workdir: Path, start_ms: int, end_ms: int) -> tuple[l
                     latencies.append(elapsed * 1000)
                     direct.append((time.perf_counter() - began) * 1000)
     finally:
-        server.should_exit = True
-        thread.join(30)
         registry.close()
     return latencies, direct
 

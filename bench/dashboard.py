@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import uvicorn
-
+from bench._http import served
 from ingest.api import create_api
 from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
@@ -24,7 +22,6 @@ from ingest.points import Point
 from ingest.registry.devices import Registry
 from ingest.storage.sqlite import SqliteStore
 from support.browser import DESKTOP, chromium
-from support.procs import free_port, wait_until
 
 DEVICES = 200
 DAYS = 30
@@ -81,14 +78,9 @@ def run() -> list[dict[str, object]]:
             settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
         )
         mount_dashboard(app)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
-        wait_until(lambda: server.started, 30, "uvicorn")
-        base = f"http://127.0.0.1:{port}"
         fleet, sparks, device, draw, drawn = [], [], [], [], 0
         try:
-            with chromium() as browser:
+            with served(app) as base, chromium() as browser:
                 for _ in range(RUNS):
                     context = browser.new_context(viewport=DESKTOP)
                     page = context.new_page()
@@ -111,7 +103,6 @@ def run() -> list[dict[str, object]]:
                     draw.append(ms)
                     context.close()
         finally:
-            server.should_exit = True
             store.close()
             registry.close()
     med = statistics.median
