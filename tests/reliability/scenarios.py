@@ -60,7 +60,7 @@ def kill_ingest(root: Path, influx: InfluxDB, db: str, readings: int, kills: int
         recoveries = []
         mid_run = 0
         for _ in range(kills):
-            time.sleep(rng.uniform(0.3, 1.5))
+            time.sleep(rng.uniform(0.2, 1.0))
             mid_run += any(m.board.process.running() for m in c.boards)
             ingest.kill()
             started = time.monotonic()
@@ -219,3 +219,48 @@ def silent_path(root: Path, influx: InfluxDB, db: str, readings: int, keepalive_
         c.wait_drained(c.sent(), DRAIN_S)
         detected = f"silent path; noticed by board in {board_s:.1f} s, by broker in {broker_s:.1f} s"
         return _row(c, f"black hole, keepalive {keepalive_s} s", detected, recover)
+
+
+def broker_kill_window(
+    root: Path, influx: InfluxDB, db: str, readings: int, kill_after_s: float, autosave: str
+) -> Row:
+    """The limit: Mosquitto killed with `kill -9` while it holds the queue of a stopped ingest loses
+    what it accepted (and acknowledged to the boards) since its last save. `autosave` is the broker
+    configuration under test; the row's `lost` is the measured window."""
+    with chain(root, influx, db, broker_extra=autosave) as c:
+        ingest = c.start_ingest()
+        ingest.process.stop()  # the broker queues for the ingest's session from now on
+        c.add_boards(readings)
+        c.start_boards()
+        time.sleep(kill_after_s)
+        c.broker.process.kill()
+        killed = time.monotonic()
+        c.broker.start()
+        recover = time.monotonic() - killed
+        c.start_ingest(SENSORFLEET_CLIENT_ID="ingest-0")
+        c.wait_boards(DRAIN_S)
+        wait_until(lambda: all(_idle_ingest(i) for i in c.running_ingests()), DRAIN_S, "the ingest idle")
+        time.sleep(2)  # what the broker still had arrives within a second of the ingest's return
+        stored = c.stored()
+        lost = 0
+        for member in c.boards:
+            seqs = stored[member.device_id].seqs() if member.device_id in stored else []
+            assert len(seqs) == len(set(seqs)) and set(seqs) <= set(range(member.readings))
+            lost += member.readings - len(seqs)
+        sent = c.sent()
+        setting = " ".join(autosave.split()) or "autosave_interval 1"
+        return Row(
+            f"broker kill -9 ({setting})",
+            f"{len(c.boards)} boards, ingest down, broker holding the queue",
+            f"kill -9 after {kill_after_s:.0f} s",
+            sent,
+            sent - lost,
+            lost,
+            0,
+            round(recover, 1),
+        )
+
+
+def _idle_ingest(ingest: Any) -> bool:
+    m = ingest.metrics()
+    return bool(m["sensorfleet_writer_pending"] == 0 and m["sensorfleet_spool_batches"] == 0)

@@ -117,6 +117,6 @@ def steal_the_ingest_session(c: Chain) -> None:
     thief.loop_stop()
     assert received == []
     restarted = c.start_ingest(SENSORFLEET_CLIENT_ID="ingest-0")
-    c.wait_drained(READINGS, 20)  # a resumed queue drains in a second or two
+    c.wait_drained(READINGS, 10)  # a resumed queue drains in a second or two
     assert restarted.process.running()
     c.verify()

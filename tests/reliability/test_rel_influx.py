@@ -10,7 +10,7 @@ from reliability.scenarios import influx_outage, influx_refusals
 
 from support.influx import InfluxDB
 
-READINGS = 1500
+READINGS = 1000
 
 
 @pytest.mark.parametrize("how", ["kill", "freeze"])

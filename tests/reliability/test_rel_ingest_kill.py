@@ -12,5 +12,5 @@ from support.influx import InfluxDB
 def test_ingest_killed_repeatedly_under_load_loses_nothing(
     tmp_path: Path, influxd: InfluxDB, influx_db: str
 ) -> None:
-    row = kill_ingest(tmp_path, influxd, influx_db, readings=2000, kills=3)
-    assert row.lost == 0 and row.stored == row.sent == 3 * 2000
+    row = kill_ingest(tmp_path, influxd, influx_db, readings=1600, kills=3)
+    assert row.lost == 0 and row.stored == row.sent == 3 * 1600
