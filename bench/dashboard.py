@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 from bench._http import served
 from ingest.api import create_api
 from ingest.api.config import ApiSettings
@@ -28,6 +30,19 @@ DAYS = 30
 STEP_MS = 15 * 60_000  # a reading every 15 minutes per device: 2,880 per device, 576,000 in all
 DETAIL_STEP_MS = 60_000  # the device charted at 10,000 points has one a minute: 43,200 over 30 days
 RUNS = 3
+
+# Marks taken inside the page (ms since navigation start) as the DOM changes, so that the numbers are
+# the page's own and not the driver's polling.
+MARKS = """
+window.__marks = {};
+const count = (selector) => document.querySelectorAll(selector).length;
+new MutationObserver(() => {
+  const marks = window.__marks;
+  if (!marks.cards && count(".device") === %(n)d) marks.cards = performance.now();
+  if (!marks.sparks && count(".spark .uplot") === %(n)d) marks.sparks = performance.now();
+  if (!marks.charts && count(".chart .uplot") === 2) marks.charts = performance.now();
+}).observe(document, { subtree: true, childList: true });
+"""
 
 DRAW_10K = """async ([device, start, every]) => {
   const { TimeChart } = await import("/charts.js");
@@ -78,25 +93,28 @@ def run() -> list[dict[str, object]]:
             settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
         )
         mount_dashboard(app)
-        fleet, sparks, device, draw, drawn = [], [], [], [], 0
+        fleet, sparks, device, draw, drawn, listing = [], [], [], [], 0, []
         try:
             with served(app) as base, chromium() as browser:
+                auth = {"Authorization": f"Bearer {secret}"}
+                for _ in range(RUNS):
+                    t0 = time.perf_counter()
+                    httpx.get(f"{base}/api/v1/devices", headers=auth, timeout=60).raise_for_status()
+                    listing.append((time.perf_counter() - t0) * 1000)
                 for _ in range(RUNS):
                     context = browser.new_context(viewport=DESKTOP)
+                    context.add_init_script(MARKS % {"n": DEVICES})
                     page = context.new_page()
-                    t0 = time.perf_counter()
                     page.goto(f"{base}/#token={secret}")
-                    page.wait_for_function(f"document.querySelectorAll('.device').length === {DEVICES}")
-                    fleet.append((time.perf_counter() - t0) * 1000)
-                    page.wait_for_function(
-                        f"document.querySelectorAll('.spark .uplot').length === {DEVICES}", timeout=120_000
-                    )
-                    sparks.append((time.perf_counter() - t0) * 1000)
+                    page.wait_for_function("window.__marks.sparks", timeout=120_000)
+                    fleet.append(page.evaluate("window.__marks.cards"))
+                    sparks.append(page.evaluate("window.__marks.sparks"))
                     page.evaluate("localStorage.setItem('sensorfleet.range', '30d')")
-                    t0 = time.perf_counter()
+                    # A fresh load of the device view, so its marks count from its own navigation.
                     page.goto(f"{base}/#/device/dev-000")
-                    page.wait_for_function("document.querySelectorAll('.chart .uplot').length === 2")
-                    device.append((time.perf_counter() - t0) * 1000)
+                    page.reload()
+                    page.wait_for_function("window.__marks.charts", timeout=60_000)
+                    device.append(page.evaluate("window.__marks.charts"))
                     drawn, ms = page.evaluate(
                         DRAW_10K, ["dev-000", f"-{DAYS}d", f"{DAYS * 86_400 // 10_000}s"]
                     )
@@ -107,8 +125,12 @@ def run() -> list[dict[str, object]]:
             registry.close()
     med = statistics.median
     return [
-        {"measure": f"fleet view, first render of {DEVICES} cards", "median_ms": round(med(fleet))},
-        {"measure": f"fleet view, all {DEVICES} sparklines drawn", "median_ms": round(med(sparks))},
-        {"measure": f"device view, {DAYS}-day range, 2 charts drawn", "median_ms": round(med(device))},
+        {
+            "measure": f"GET /api/v1/devices ({DEVICES} devices, latest values)",
+            "median_ms": round(med(listing)),
+        },
+        {"measure": f"fleet view: page load to {DEVICES} cards on screen", "median_ms": round(med(fleet))},
+        {"measure": f"fleet view: page load to all {DEVICES} sparklines", "median_ms": round(med(sparks))},
+        {"measure": f"device view: page load to 2 charts of {DAYS} days", "median_ms": round(med(device))},
         {"measure": f"uPlot draws a {drawn}-point chart", "median_ms": round(med(draw), 1)},
     ]

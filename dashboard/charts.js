@@ -2,19 +2,24 @@
 
 import { unitOf } from "./format.js";
 
-const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+// The theme's colours, read once per call: reading computed styles forces a style recalculation.
+export function palette() {
+  const style = getComputedStyle(document.documentElement);
+  const css = (name) => style.getPropertyValue(name).trim();
+  return { accent: css("--accent"), fill: css("--accent-fill"), muted: css("--fg-muted"), grid: css("--grid") };
+}
 
 // uPlot wants columns [[x...], [y...]] with x in seconds.
 const columns = (points) => [points.map((p) => p[0] / 1000), points.map((p) => p[1])];
 
-export function sparkline(el, points) {
-  const width = el.clientWidth || 160;
+// `width` and `colors` come from the caller, which measures once for a whole fleet of sparklines.
+export function sparkline(el, points, { width, colors }) {
   return new uPlot(
     {
       width, height: 36, cursor: { show: false }, legend: { show: false }, select: { show: false },
       axes: [{ show: false }, { show: false }],
       scales: { x: { time: true } },
-      series: [{}, { stroke: css("--accent"), width: 1.5, points: { show: false } }],
+      series: [{}, { stroke: colors.accent, width: 1.5, points: { show: false } }],
     },
     columns(points),
     el,
@@ -26,19 +31,20 @@ export class TimeChart {
     this.el = el;
     this.data = columns(points);
     const unit = unitOf(metric);
+    const colors = palette();
     this.plot = new uPlot(
       {
         width: el.clientWidth || 600,
         height: 220,
         scales: { x: { time: true } },
         axes: [
-          { stroke: css("--fg-muted"), grid: { stroke: css("--grid") } },
-          { stroke: css("--fg-muted"), grid: { stroke: css("--grid") }, size: 80,
+          { stroke: colors.muted, grid: { stroke: colors.grid } },
+          { stroke: colors.muted, grid: { stroke: colors.grid }, size: 80,
             values: (u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit ? ` ${unit}` : ""}`) },
         ],
         series: [
           {},
-          { label: metric, stroke: css("--accent"), width: 2, fill: css("--accent-fill"), points: { show: points.length < 60 } },
+          { label: metric, stroke: colors.accent, width: 2, fill: colors.fill, points: { show: points.length < 60 } },
         ],
         hooks: onZoom ? { setSelect: [(u) => u.select.width > 0 && onZoom(u)] } : {},
       },

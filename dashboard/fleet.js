@@ -1,7 +1,7 @@
 // The fleet view: every device, live, with its latest values and a sparkline.
 
 import * as api from "./api.js";
-import { sparkline } from "./charts.js";
+import { palette, sparkline } from "./charts.js";
 import { ago, escapeHtml, formatValue, toMs } from "./format.js";
 
 const SORTS = {
@@ -130,9 +130,17 @@ export class FleetView {
       card.innerHTML = '<div class="body"></div><div class="spark" aria-hidden="true"></div><div class="completeness"></div>';
       fleet.append(card);
       this.renderCard(device);
-      this.loadSpark(device, card.querySelector(".spark"));
     }
     this.arrange();
+    // Sparklines after the cards are on screen; one measurement serves them all.
+    requestAnimationFrame(() => {
+      const first = fleet.querySelector(".device:not([hidden]) .spark");
+      const look = { width: first?.clientWidth || 220, colors: palette() };
+      for (const device of this.devices.values()) {
+        const el = fleet.querySelector(`[data-device="${CSS.escape(device.id)}"] .spark`);
+        if (el) this.loadSpark(device, el, look);
+      }
+    });
   }
 
   // Sorts and filters the existing cards in place.
@@ -183,7 +191,7 @@ export class FleetView {
     completeness.innerHTML = `received ${device.received}${device.missing ? ` · <span class="warn">missing ${device.missing}</span>` : ""} · ${pct}%`;
   }
 
-  async loadSpark(device, el) {
+  async loadSpark(device, el, look) {
     const metric = Object.keys(device.values)[0];
     if (!metric) return;
     const key = `${device.id}/${metric}`;
@@ -191,7 +199,7 @@ export class FleetView {
     this.sparks.delete(key);
     try {
       const series = await api.getSeries(device.id, metric, { start: "-1h", maxPoints: 60 });
-      if (el.isConnected && series.points.length) this.sparks.set(key, sparkline(el, series.points));
+      if (el.isConnected && series.points.length) this.sparks.set(key, sparkline(el, series.points, look));
     } catch (_) { /* a sparkline is decoration: the card stays useful without it */ }
   }
 
