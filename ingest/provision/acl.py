@@ -1,8 +1,10 @@
-"""The broker ACL: each device publishes only under `<prefix>/<its login>/` and reads only its commands.
+"""The broker ACL: each device publishes only its own telemetry, status and command results, and
+reads only its own commands.
 
 Mosquitto substitutes `%u` in `pattern` lines with the connecting login, and a device's login is its
-id, so two pattern lines cover every device without listing them. The ingest service gets a `user`
-block: it reads everything under the prefix and writes only command topics.
+id, so four pattern lines cover every device without listing them. The ingest service gets a `user`
+block: it reads what devices publish and writes only command topics. Nothing else is allowed, so a
+device cannot even send itself a command. The same rules as `deploy/mosquitto/sensorfleet.acl`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from ingest.settings import TOPIC_PREFIX_PATTERN
 
 _PREFIX = re.compile(TOPIC_PREFIX_PATTERN)
 
+DEVICE_PUBLISHES = ("telemetry", "status", "cmd/result")
+"""What a device publishes under `<prefix>/<id>/` (the last will goes to `status`)."""
+
 
 def render_acl(prefixes: Iterable[str], ingest_username: str) -> str:
     """ACL file text for the given topic prefixes (normally just one)."""
@@ -24,9 +29,11 @@ def render_acl(prefixes: Iterable[str], ingest_username: str) -> str:
             raise DeviceError(f"topic prefix {prefix!r} not allowed")
     lines = ["# Written by `sensorfleet device add`; edits are overwritten.", "", f"user {ingest_username}"]
     for prefix in wanted:
-        lines += [f"topic read {prefix}/#", f"topic write {prefix}/+/cmd"]
-    # Pattern lines apply to every login, the ingest's included; its own cmd topic is harmless.
+        lines += [f"topic read {prefix}/+/{suffix}" for suffix in DEVICE_PUBLISHES]
+        lines.append(f"topic write {prefix}/+/cmd")
+    # Pattern lines apply to every login, the ingest's included; no device can take its name.
     lines.append("")
     for prefix in wanted:
-        lines += [f"pattern write {prefix}/%u/#", f"pattern read {prefix}/%u/cmd"]
+        lines += [f"pattern write {prefix}/%u/{suffix}" for suffix in DEVICE_PUBLISHES]
+        lines.append(f"pattern read {prefix}/%u/cmd")
     return "\n".join(lines) + "\n"

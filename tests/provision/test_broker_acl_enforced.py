@@ -75,6 +75,7 @@ def test_a_device_reads_only_its_own_commands(fleet: Fleet) -> None:
     a = Recorder(broker.port, ["sf/#"], username="dev-a", password=pw["dev-a"])
     try:
         b.publish("sf/dev-b/telemetry", b'{"temperature":2}')
+        a.publish("sf/dev-a/cmd", b'{"id":"self","op":"reboot"}')  # not even to itself
         ingest.publish("sf/dev-b/cmd", b'{"id":"c0","op":"ping"}')
         ingest.publish("sf/dev-a/cmd", b'{"id":"c1","op":"ping"}')
         a.wait_for(1)
@@ -87,15 +88,20 @@ def test_a_device_reads_only_its_own_commands(fleet: Fleet) -> None:
 
 def test_the_ingest_cannot_forge_telemetry(fleet: Fleet) -> None:
     broker, pw, _ = fleet
-    watcher = Recorder(broker.port, ["sf/#"], username=INGEST_USERNAME, password=pw[INGEST_USERNAME])
+    watcher = Recorder(
+        broker.port, ["sf/+/telemetry"], username=INGEST_USERNAME, password=pw[INGEST_USERNAME]
+    )
+    device = Recorder(broker.port, ["sf/dev-a/cmd"], username="dev-a", password=pw["dev-a"])
     ingest = Recorder(broker.port, username=INGEST_USERNAME, password=pw[INGEST_USERNAME])
     try:
         ingest.publish("sf/dev-a/telemetry", b"{}")
         ingest.publish("sf/dev-a/cmd", b'{"id":"c2","op":"flush"}')
-        assert [m.topic for m in watcher.wait_for(1)] == ["sf/dev-a/cmd"]
+        assert [m.topic for m in device.wait_for(1)] == ["sf/dev-a/cmd"]
+        settle()
+        assert watcher.snapshot() == []
     finally:
-        watcher.close()
-        ingest.close()
+        for client in (watcher, device, ingest):
+            client.close()
 
 
 def test_wrong_unknown_and_anonymous_logins_are_refused(

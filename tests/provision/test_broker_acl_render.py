@@ -9,18 +9,22 @@ def test_devices_are_bound_to_their_login_and_ingest_reads_all() -> None:
     body = [line for line in acl if line and not line.startswith("#")]
     assert body == [
         "user sensorfleet-ingest",
-        "topic read sf/#",
+        "topic read sf/+/telemetry",
+        "topic read sf/+/status",
+        "topic read sf/+/cmd/result",
         "topic write sf/+/cmd",
-        "pattern write sf/%u/#",
+        "pattern write sf/%u/telemetry",
+        "pattern write sf/%u/status",
+        "pattern write sf/%u/cmd/result",
         "pattern read sf/%u/cmd",
     ]
 
 
 def test_each_prefix_once() -> None:
     acl = render_acl(["b", "a", "b"], "ingest")
-    assert acl.count("pattern write a/%u/#") == 1
-    assert acl.count("pattern write b/%u/#") == 1
-    assert acl.index("topic read a/#") < acl.index("topic read b/#")
+    assert acl.count("pattern write a/%u/telemetry") == 1
+    assert acl.count("pattern write b/%u/telemetry") == 1
+    assert acl.index("topic read a/+/telemetry") < acl.index("topic read b/+/telemetry")
 
 
 @pytest.mark.parametrize("prefix", ["sf/x", "#", "+", "", "sf x"])
