@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 STAGE = ".sf_stage"
 OLD = ".sf_old"
 MANIFEST = ".sf_manifest.json"
+DATA_DIR = "data"
+"""Where the firmware keeps its outbox and boot counter unless config.json says otherwise."""
 MIN_VERSION = (1, 22)
 """The oldest MicroPython the firmware is tested on."""
 
@@ -111,6 +113,14 @@ def check_board(info: BoardInfo, compiled_for: MpyVersion | None) -> None:
 
 
 def build_files(firmware: dict[str, bytes], config: dict[str, object], compile_mpy: bool) -> dict[str, bytes]:
+    """The board's files: the firmware (compiled if asked) and its `config.json`.
+
+    A deploy replaces whole top-level entries, so a firmware tree with files in the folder where the
+    board keeps its outbox (`data_dir`, default `data`) is refused rather than risk that folder."""
+    data_dir = str(config.get("data_dir", DATA_DIR)).strip("/")
+    clash = sorted(path for path in firmware if path.split("/")[0] == data_dir)
+    if clash:
+        raise DeviceError(f"the firmware tree ships {clash[0]} inside the board's data folder {data_dir!r}")
     files = compile_modules(firmware) if compile_mpy else dict(firmware)
     files["config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     return files
@@ -149,7 +159,7 @@ def deploy(
     retired = sorted(set(entries) | _top_level(_previous_files(previous)))
     board.exec(_SWAP % {"stage": STAGE, "old": OLD, "entries": sorted(entries), "retired": retired})
     final = _verify(board, expected, "files differ after the swap")
-    log.info("deployed %d files (%d bytes) to %s", len(everything), written, board.port)
+    log.debug("deployed %d files (%d bytes) to %s", len(everything), written, board.port)
     return DeployResult(info, final, written)
 
 

@@ -6,11 +6,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from provision_kit import ReplBridge, files_for, run_board
+from provision_kit import ReplBridge, files_for, firmware, run_board
 
 from ingest.errors import DeviceError
 from ingest.provision.board import Board, BoardInfo
-from ingest.provision.deploy import MANIFEST, OLD, STAGE, check_board, deploy
+from ingest.provision.deploy import MANIFEST, OLD, STAGE, build_files, check_board, deploy
+from ingest.provision.firmware_tree import read_tree
 from ingest.provision.mpy_compile import MpyVersion, compiler_version
 from support.procs import free_port
 
@@ -98,6 +99,15 @@ def test_deploy_fits_a_small_heap(tmp_path: Path, micropython: str) -> None:
         bridge.close()
     assert not (tmp_path / "fs/app/table.py").exists(), "the compiled deploy retires the source"
     assert run_board(tmp_path / "fs") == "firmware 4.0 dev-1"
+
+
+def test_a_firmware_tree_may_not_ship_into_the_boards_data_folder(tmp_path: Path) -> None:
+    with pytest.raises(DeviceError, match=r"ships data/seed\.json inside the board's data folder 'data'"):
+        files_for(tmp_path, "5.0", {"data/seed.json": "{}"})
+    tree = read_tree(firmware(tmp_path / "fw", "5.0", {"data/seed.json": "{}"}))
+    assert "data/seed.json" in build_files(tree, {"device_id": "dev-1", "data_dir": "flash"}, False)
+    with pytest.raises(DeviceError, match="'flash'"):
+        build_files(tree | {"flash/x.py": b""}, {"device_id": "dev-1", "data_dir": "/flash"}, False)
 
 
 def test_board_checks() -> None:
