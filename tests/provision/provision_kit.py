@@ -138,6 +138,11 @@ class ReplBridge:
         if child is not None:
             self._end(child)
 
+    def reset_seen(self) -> bool:
+        """Whether the last REPL ended by itself (a reset) rather than being stopped by the bridge."""
+        child = self._child
+        return child is not None and child.poll() is not None and child.returncode >= 0
+
     def idle(self) -> bool:
         return self._child is None or self._child.poll() is not None
 

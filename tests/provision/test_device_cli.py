@@ -143,6 +143,7 @@ def test_deploy_resets_the_board_and_skips_the_birth_without_a_broker(
     assert "not reachable" in caplog.text
     # The reset ends a unix-port board, as it would restart a real one.
     wait_until(repl_bridge.idle, 10, "the board to reset")
+    assert repl_bridge.reset_seen()
     assert run_board(repl_bridge.fsdir) == "firmware 1.0 dev-1"
 
 
@@ -185,3 +186,20 @@ def test_ingest_url_logs_in_to_the_locked_broker(
     broker = mosquitto_factory(MosquittoOptions(extra=extra))
     assert connect_code(broker.port, "sensorfleet-ingest", found[1]) == 0
     assert cli("ingest-url", "--data-dir", data)[1].split("@")[0] == out.split("@")[0], "the login is stable"
+
+
+def test_deploy_compiled_without_reset(tmp_path: Path, repl_bridge: ReplBridge) -> None:
+    data = str(tmp_path / "data")
+    assert cli("add", "dev-1", "--data-dir", data)[0] == 0
+    fw = firmware(tmp_path / "fw", "2.0")
+    code, out, err = cli(
+        "deploy", "dev-1", "--port", repl_bridge.url, "--compile", "--no-reset", "--firmware", str(fw),
+        "--data-dir", data,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "is online" not in out
+    wait_until(repl_bridge.idle, 10, "the bridge to end the session")
+    assert not repl_bridge.reset_seen()
+    assert (repl_bridge.fsdir / "app/version.mpy").exists()
+    assert not (repl_bridge.fsdir / "app/version.py").exists()
+    assert run_board(repl_bridge.fsdir) == "firmware 2.0 dev-1"
