@@ -52,6 +52,8 @@ class Ingest(Serve):
         super().start()
         if not self.token:
             self.token, _ = self.tokens.create(Scope.ADMIN, "reliability")
+            # Every request of the scenarios carries it: the API, and health and metrics if guarded.
+            self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def kill(self) -> None:
         self.process.kill()
@@ -61,7 +63,7 @@ class Ingest(Serve):
         self.http.close()
 
     def metrics(self) -> dict[str, float]:
-        text = self.http.get("/metrics").text
+        text = self.http.get("/metrics", headers={"Authorization": f"Bearer {self.token}"}).text
         return {
             name: float(value)
             for name, _, value in (line.partition(" ") for line in text.splitlines())
@@ -69,7 +71,7 @@ class Ingest(Serve):
         }
 
     def devices(self) -> dict[str, dict[str, Any]]:
-        r = self.http.get("/api/v1/devices", headers={"Authorization": f"Bearer {self.token}"})
+        r = self.http.get("/api/v1/devices")
         r.raise_for_status()
         return {d["id"]: d for d in r.json()["devices"]}
 
