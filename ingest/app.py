@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -154,10 +155,11 @@ class IngestService:
         """Publishes through the intake's connection (commands to devices)."""
         self.intake.publish(topic, payload, qos)
 
-    def http_app(self, extensions: Sequence[HttpExtension] = ()) -> FastAPI:
-        """Health and metrics routes, then each extension (the API) adds its own routes and state."""
+    def http_app(self, extensions: Sequence[HttpExtension] = (), guard: Sequence[Any] = ()) -> FastAPI:
+        """Health and metrics routes (`guard` in front of all but `/healthz`), then each extension (the
+        API) adds its own routes and state."""
         app = FastAPI(title="sensorfleet", version=__version__)
-        install_health(app, self)
+        install_health(app, self, guard)
         for extend in extensions:
             extend(app, self)
         return app

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -12,7 +13,10 @@ if TYPE_CHECKING:
     from ingest.app import IngestService
 
 
-def install(app: FastAPI, service: IngestService) -> None:
+def install(app: FastAPI, service: IngestService, guard: Sequence[Any] = ()) -> None:
+    """`guard`: dependencies (e.g. the API's read-token check) in front of `/readyz` and `/metrics`;
+    `/healthz` stays open so that a process supervisor can probe it without credentials."""
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         """The process is alive; a full spool is reported here too, since it needs an operator."""
@@ -20,7 +24,7 @@ def install(app: FastAPI, service: IngestService) -> None:
         body = {"status": "spool full: not acknowledging" if health.spool_full else "ok", **asdict(health)}
         return JSONResponse(body)
 
-    @app.get("/readyz")
+    @app.get("/readyz", dependencies=list(guard))
     def readyz() -> JSONResponse:
         """Ready: connected to the broker, the store takes writes, and the spool has room."""
         health = service.health()
@@ -28,6 +32,6 @@ def install(app: FastAPI, service: IngestService) -> None:
             {"ready": health.ready, **asdict(health)}, status_code=200 if health.ready else 503
         )
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=list(guard))
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from ingest.api.tokens import TokenStore
+from ingest.api.tokens import Scope, TokenStore
 from support.procs import Process, free_port, wait_until
 
 SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
@@ -20,6 +20,7 @@ class Serve:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tokens = TokenStore(self.data_dir)
+        self._auth = {"Authorization": f"Bearer {self.tokens.create(Scope.READ, 'readiness probe')[0]}"}
         env = {
             **os.environ,
             "SENSORFLEET_DATA_DIR": str(self.data_dir),
@@ -35,6 +36,6 @@ class Serve:
     def _ready(self) -> bool:
         self.process.check_alive("sensorfleet serve")
         try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            return httpx.get(f"{self.url}/readyz", headers=self._auth, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False

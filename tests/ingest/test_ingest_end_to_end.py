@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Backend, IngestProcess, Publisher, influx_backend, sqlite_backend
+from ingest_kit import Backend, IngestProcess, Publisher, influx_backend, sqlite_backend
 
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto, MosquittoOptions

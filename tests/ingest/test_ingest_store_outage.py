@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import IngestProcess, Publisher, influx_backend
+from ingest_kit import IngestProcess, Publisher, influx_backend
 
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto
