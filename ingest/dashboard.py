@@ -17,7 +17,7 @@ UPLOT_DIST = Path("node_modules") / "uplot" / "dist"
 
 
 def mount_dashboard(app: FastAPI, root: Path | None = None) -> None:
-    root = root or shipped_dir("dashboard")
+    root = root or shipped_dir("dashboard", "index.html")
     vendor = root / UPLOT_DIST
     if not (vendor / "uPlot.iife.min.js").is_file():
         raise ConfigError(

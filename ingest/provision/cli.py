@@ -73,7 +73,9 @@ def _settings(data_dir: Path | None, prefix: str | None = None) -> Settings:
 @device_app.command()
 @_one_line_errors
 def add(
-    device_id: Annotated[str, typer.Argument(metavar="ID", help="^[a-z0-9][a-z0-9_-]{0,62}$")],
+    device_id: Annotated[
+        str, typer.Argument(metavar="ID", help="lower-case letters, digits, _ and -; at most 63 characters")
+    ],
     site: Annotated[str | None, typer.Option(help="Site tag, e.g. greenhouse-2")] = None,
     sensor: Annotated[
         list[str] | None,

@@ -1,16 +1,12 @@
-"""The firmware tree to put on a board: found in the installed wheel or the checkout, read into memory.
-
-In a wheel the tree is the namespace package `firmware`; in a checkout it is `<repo>/firmware`.
-Both show up in the namespace package's search path, which is read directly because
-`importlib.resources.files` refuses a namespace path that an editable install has extended.
-"""
+"""The firmware tree to put on a board: found in the installed wheel or the checkout (see
+ingest.resources), read into memory."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from ingest.errors import DeviceError
+from ingest.resources import shipped_dir
 
 ENTRY = "main.py"
 CONFIG = "config.json"
@@ -19,16 +15,11 @@ _SKIPPED_DIRS = {"__pycache__", "tests"}
 
 
 def firmware_root(explicit: Path | None = None) -> Path:
-    """The directory holding the firmware's `main.py`."""
-    if explicit is not None:
-        if not (explicit / ENTRY).is_file():
-            raise DeviceError(f"{explicit} is not a firmware tree: it has no {ENTRY}")
-        return explicit
-    spec = importlib.util.find_spec("firmware")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        if (Path(location) / ENTRY).is_file():
-            return Path(location)
-    raise DeviceError(f"firmware tree not found: no `firmware` package with a {ENTRY} is installed")
+    """The directory holding the firmware's `main.py`: `explicit`, or the one shipped with sensorfleet."""
+    root = explicit if explicit is not None else shipped_dir("firmware", ENTRY)
+    if not (root / ENTRY).is_file():
+        raise DeviceError(f"{root} is not a firmware tree: it has no {ENTRY}")
+    return root
 
 
 def read_tree(root: Path) -> dict[str, bytes]:

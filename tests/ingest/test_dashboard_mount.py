@@ -25,7 +25,7 @@ def test_page_and_chart_library_are_served() -> None:
 
 
 def test_page_loads_nothing_from_another_origin() -> None:
-    root = shipped_dir("dashboard")
+    root = shipped_dir("dashboard", "index.html")
     for name in ("index.html", "app.js", "api.js", "fleet.js", "device.js", "charts.js", "style.css"):
         text = (root / name).read_text()
         assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), name

@@ -15,24 +15,14 @@ import pytest
 from provision_kit import ReplBridge, connect_code
 from typer.testing import CliRunner
 
-from ingest.errors import DeviceError
 from ingest.provision.broker_files import write_broker_files
 from ingest.provision.cli import device_app
-from ingest.provision.firmware_tree import firmware_root
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import SIM_SENSOR_SETS, build_fleet
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder
 from support.procs import wait_until
-
-
-@pytest.fixture(autouse=True)
-def _needs_the_firmware() -> None:
-    try:
-        firmware_root()
-    except DeviceError as e:
-        pytest.skip(str(e))
 
 
 def metrics_by_device(recorder: Recorder) -> dict[str, set[str]]:
