@@ -35,8 +35,9 @@ SIM_SENSOR_SETS: tuple[tuple[str, ...], ...] = (
     ("temperature", "pressure"),
     ("co2", "temperature", "humidity"),
     ("light", "battery"),
+    ("voltage", "temperature", "pressure", "humidity"),
 )
-"""Virtual board i gets set i mod 4, so a fleet shows more than one kind of board."""
+"""Virtual board i gets set i mod 5, so a fleet (the demo's five boards) shows different kinds of board."""
 
 _STOP_TIMEOUT_S = 10
 

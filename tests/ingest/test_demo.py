@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from support.influx import InfluxDB
+from support.mosquitto import Mosquitto
 from support.procs import Process, free_port, wait_until
 
 BOARDS = [f"sim-{i}" for i in range(1, 6)]
@@ -79,3 +81,35 @@ def test_demo_refuses_flapping_that_never_comes_back(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--flap-off < --flap-every" in result.stderr
+
+
+def test_demo_runs_against_mosquitto_and_influxdb_when_given_their_urls(
+    tmp_path: Path, mosquitto: Mosquitto, influxd: InfluxDB, influx_db: str
+) -> None:
+    http_port = free_port()
+    demo = Process(
+        [
+            sys.executable, "-m", "ingest", "demo",
+            "--data-dir", str(tmp_path / "demo"), "--mqtt-url", mosquitto.url,
+            "--influx-url", influxd.url, "--influx-db", influx_db,
+            "--http-port", str(http_port), "--interval", "0.5", "--flap-every", "0", "--duration", "60",
+        ],
+        tmp_path / "demo.out",
+    )  # fmt: skip
+    demo.start()
+    try:
+        # Every board's readings reach InfluxDB itself, not only the API.
+        def all_boards_stored() -> bool:
+            demo.check_alive("sensorfleet demo")
+            series = influxd.query('SELECT count("seq") FROM "telemetry" GROUP BY "device"', db=influx_db)
+            return sorted(s["tags"]["device"] for s in series if s["values"][0][1] >= 5) == BOARDS
+
+        wait_until(all_boards_stored, 50, "readings of all five boards in InfluxDB")
+        link = re.search(r"(http://127\.0\.0\.1:\d+/)#token=(\S+)", demo.output())
+        assert link, demo.output()
+        base, token = link.groups()
+        devices = httpx.get(f"{base}api/v1/devices", headers={"Authorization": f"Bearer {token}"}).json()
+        kinds = {frozenset(d["latest"]["values"]) for d in devices["devices"]}
+        assert len(kinds) == len(BOARDS), "each of the five boards measures something else"
+    finally:
+        assert demo.stop(timeout=30) == 0, demo.output()[-2000:]
