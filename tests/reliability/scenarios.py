@@ -50,11 +50,15 @@ def _row(c: Chain, scenario: str, faults: str, recover_s: float) -> Row:
     )
 
 
-def kill_ingest(root: Path, influx: InfluxDB, db: str, readings: int, kills: int, seed: int = 7) -> Row:
-    """`kill -9` of the ingest at random moments under load, restarted each time."""
+def kill_ingest(
+    root: Path, influx: InfluxDB, db: str, readings: int, kills: int, ingests: int = 1, seed: int = 7
+) -> Row:
+    """`kill -9` of an ingest at random moments under load, restarted each time. With several
+    ingests, they share the load on a shared subscription and a random one is killed each time."""
     rng = random.Random(seed)
     with chain(root, influx, db) as c:
-        ingest = c.start_ingest()
+        share = {"SENSORFLEET_SHARE_GROUP": "ingest"} if ingests > 1 else {}
+        processes = [c.start_ingest(**share) for _ in range(ingests)]
         c.add_boards(readings)
         c.start_boards()
         recoveries = []
@@ -62,14 +66,18 @@ def kill_ingest(root: Path, influx: InfluxDB, db: str, readings: int, kills: int
         for _ in range(kills):
             time.sleep(rng.uniform(0.2, 1.0))
             mid_run += any(m.board.process.running() for m in c.boards)
-            ingest.kill()
+            victim = rng.choice(processes)
+            victim.kill()
             started = time.monotonic()
-            ingest.start()
+            victim.start()
             recoveries.append(time.monotonic() - started)
         c.wait_boards(DRAIN_S)
         c.wait_drained(c.sent(), DRAIN_S)
         assert mid_run == kills, f"only {mid_run} of {kills} kills landed while the boards published"
-        return _row(c, "ingest kill -9", f"{kills} × kill -9", max(recoveries))
+        shares = [sum(d["completeness"]["received"] for d in p.devices().values()) for p in processes]
+        assert all(shares), f"the shared subscription did not spread the load: {shares}"
+        name = "ingest kill -9" if ingests == 1 else f"ingest kill -9, {ingests} sharing"
+        return _row(c, name, f"{kills} × kill -9", max(recoveries))
 
 
 def influx_outage(root: Path, readings: int, outage_s: float, how: str) -> Row:

@@ -14,3 +14,10 @@ def test_ingest_killed_repeatedly_under_load_loses_nothing(
 ) -> None:
     row = kill_ingest(tmp_path, influxd, influx_db, readings=1600, kills=3)
     assert row.lost == 0 and row.stored == row.sent == 3 * 1600
+
+
+def test_two_ingests_on_a_shared_subscription_killed_in_turn_lose_nothing(
+    tmp_path: Path, influxd: InfluxDB, influx_db: str
+) -> None:
+    row = kill_ingest(tmp_path, influxd, influx_db, readings=1200, kills=3, ingests=2)
+    assert row.lost == 0 and row.stored == row.sent == 3 * 1200
