@@ -46,7 +46,8 @@ def run() -> list[dict[str, Any]]:
 
         try:
             rows = [
-                on_shared(kill_ingest, readings=6000, kills=10),
+                on_shared(kill_ingest, readings=4500, kills=10),
+                on_shared(kill_ingest, readings=4500, kills=10, ingests=2),
                 influx_outage(root / "influx-kill", readings=4000, outage_s=120, how="kill"),
                 influx_outage(root / "influx-freeze", readings=3000, outage_s=30, how="freeze"),
                 on_shared(influx_refusals, readings=3000, rounds=5),
