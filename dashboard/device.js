@@ -154,7 +154,13 @@ export class DeviceView {
       this.device.online = true;
       // Live points only extend a range that ends now; a fixed window in the past stays as it is.
       if (!this.range.end) {
-        for (const [metric, value] of Object.entries(data.values || {})) this.charts.get(metric)?.append(ts, value);
+        for (const [metric, value] of Object.entries(data.values || {})) {
+          const chart = this.charts.get(metric);
+          if (!chart) continue;
+          chart.append(ts, value);
+          const caption = this.root.querySelector(`.chart[data-metric="${CSS.escape(metric)}"] figcaption .muted`);
+          if (caption) caption.textContent = `${chart.pointCount} points`;
+        }
       }
     } else if (type === "status") {
       if (Boolean(data.online) !== this.device.online) this.pushHistory({ online: Boolean(data.online), at: Date.now() });
