@@ -10,13 +10,12 @@ import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from ingest.errors import ConfigError
+from ingest.storage.sqlite import transaction
 
 DB_NAME = "tokens.sqlite3"
 PREFIX = "sft_"
@@ -67,22 +66,16 @@ class TokenStore:
         self.path = data_dir / DB_NAME
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
+            with transaction(self.path) as db:
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise ConfigError(f"cannot open the token store {self.path}: {e}") from e
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # A connection per call: revocations by `sensorfleet token revoke` in another process apply at once.
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
-            yield db
 
     def create(self, scope: Scope, name: str = "") -> tuple[str, Token]:
         """A new token; its secret is returned here once and never stored."""
         token = Token(secrets.token_hex(4), name, Scope(scope), time.time(), None)
         secret = PREFIX + secrets.token_urlsafe(32)
-        with self._connect() as db:
+        with transaction(self.path) as db:
             db.execute(
                 "INSERT INTO api_tokens (id, name, scope, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
                 (token.id, token.name, token.scope.value, _digest(secret), token.created_at),
@@ -90,7 +83,7 @@ class TokenStore:
         return secret, token
 
     def list(self) -> list[Token]:
-        with self._connect() as db:
+        with transaction(self.path) as db:
             rows = db.execute(
                 "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at"
             ).fetchall()
@@ -98,7 +91,7 @@ class TokenStore:
 
     def revoke(self, token_id: str) -> bool:
         """True if an active token with this id was revoked."""
-        with self._connect() as db:
+        with transaction(self.path) as db:
             cursor = db.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (time.time(), token_id),
@@ -109,7 +102,7 @@ class TokenStore:
         """The active token with this secret, or None."""
         if not secret.startswith(PREFIX) or len(secret) > 200:
             return None
-        with self._connect() as db:
+        with transaction(self.path) as db:
             row = db.execute(
                 "SELECT id, name, scope, created_at, revoked_at FROM api_tokens "
                 "WHERE secret_sha256 = ? AND revoked_at IS NULL",

@@ -11,14 +11,13 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ingest.errors import DeviceError
 from ingest.provision.passwd import generate_password, hash_password
+from ingest.storage.sqlite import transaction
 
 DB_NAME = "devices.sqlite3"
 
@@ -57,21 +56,16 @@ class DeviceRegistry:
         self.path = data_dir / DB_NAME
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
+            with transaction(self.path) as db:
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise DeviceError(f"cannot open the device registry {self.path}: {e}") from e
         os.chmod(self.path, 0o600)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
-            yield db
-
     def add(self, device_id: str, config: dict[str, Any], password_hash: str) -> ProvisionedDevice:
         device = ProvisionedDevice(device_id, config, password_hash, time.time())
         try:
-            with self._connect() as db:
+            with transaction(self.path) as db:
                 db.execute(
                     "INSERT INTO provisioned_devices (id, config, password_hash, created_at)"
                     " VALUES (?, ?, ?, ?)",
@@ -82,7 +76,7 @@ class DeviceRegistry:
         return device
 
     def remove(self, device_id: str) -> None:
-        with self._connect() as db:
+        with transaction(self.path) as db:
             if db.execute("DELETE FROM provisioned_devices WHERE id = ?", (device_id,)).rowcount == 0:
                 raise DeviceError(f"device {device_id!r} is not provisioned")
 
@@ -93,7 +87,7 @@ class DeviceRegistry:
         return device
 
     def find(self, device_id: str) -> ProvisionedDevice | None:
-        with self._connect() as db:
+        with transaction(self.path) as db:
             row = db.execute(
                 "SELECT id, config, password_hash, created_at FROM provisioned_devices WHERE id = ?",
                 (device_id,),
@@ -101,7 +95,7 @@ class DeviceRegistry:
         return None if row is None else _device(row)
 
     def all(self) -> list[ProvisionedDevice]:
-        with self._connect() as db:
+        with transaction(self.path) as db:
             rows = db.execute(
                 "SELECT id, config, password_hash, created_at FROM provisioned_devices ORDER BY id"
             ).fetchall()
@@ -109,7 +103,7 @@ class DeviceRegistry:
 
     def login(self, username: str) -> BrokerLogin:
         """A service login (the ingest's), created with a fresh password the first time it is asked for."""
-        with self._connect() as db:
+        with transaction(self.path) as db:
             row = db.execute(
                 "SELECT username, password, password_hash FROM broker_logins WHERE username = ?", (username,)
             ).fetchone()

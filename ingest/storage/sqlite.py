@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,16 @@ PAGE = 5000
 
 def _kind(value: FieldValue) -> str:
     return "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "float"
+
+
+@contextmanager
+def transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection for one transaction (committed on success, rolled back on error), then closed.
+
+    For small stores written by more than one process (tokens, provisioned devices): what a command in
+    another process committed is seen at the next call."""
+    with closing(sqlite3.connect(path, timeout=10)) as db, db:
+        yield db
 
 
 def open_database(path: Path, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> sqlite3.Connection:
