@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +25,39 @@ def find_binary(name: str, *extra_dirs: str, hint: str) -> str:
     return found
 
 
-def free_port() -> int:
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL_LOW, _EPHEMERAL_HIGH = _ephemeral_range()
+# Ports below the kernel's ephemeral range: a port taken from inside it can be handed to some client's
+# outgoing connection between the moment it is chosen and the moment the server binds it.
+_PORT_POOL = range(max(1024, _EPHEMERAL_LOW - 12_000), _EPHEMERAL_LOW)
+_handed_out: set[int] = set()
+_pick = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port nobody holds, outside the ephemeral range, never handed out twice by this process."""
+    for _ in range(200):
+        port = _pick.choice(_PORT_POOL)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORT_POOL.start}-{_PORT_POOL.stop - 1}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
