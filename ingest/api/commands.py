@@ -69,7 +69,7 @@ class CommandTracker:
         self._commands: OrderedDict[tuple[str, str], Command] = OrderedDict()
         self._waiters: dict[tuple[str, str], list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._lock = threading.Lock()
-        bus.listen(self._on_event)
+        bus.listen("command_result", self._on_event)
 
     def send(self, device: str, op: str, args: Mapping[str, Any], command_id: str | None = None) -> Command:
         """Publishes the command; sending an id again re-publishes it (boards run an id once)."""
@@ -121,8 +121,6 @@ class CommandTracker:
                     self._waiters.pop(key, None)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind != "command_result":
-            return
         key = (event.device, str(event.data.get("id")))
         with self._lock:
             command = self._commands.get(key)

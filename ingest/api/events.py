@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,30 +59,31 @@ class EventBus:
     def __init__(self, queue_size: int = 1000):
         self.queue_size = queue_size
         self._subscriptions: set[Subscription] = set()
-        self._listeners: list[Listener] = []
+        self._listeners: dict[EventKind, list[Listener]] = {}
         self._lock = threading.Lock()
 
     def publish(self, event: Event) -> None:
-        with self._lock:
-            subscriptions = [s for s in self._subscriptions if s.device in (None, event.device)]
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed on %s event of %s", event.kind, event.device)
-        for sub in subscriptions:
-            try:
-                sub.loop.call_soon_threadsafe(sub._put, event)
-            except RuntimeError:  # its loop has closed: the consumer is gone
-                self.unsubscribe(sub)
+        self._deliver([event], *self._consumers(event.kind, event.device))
 
-    def publish_points(self, points: Iterable[Point]) -> None:
-        for point in points:
-            values = {k: v for k, v in point.fields.items() if k != "seq"}
-            self.publish(
-                Event("reading", point.device, {"device": point.device, "ts": point.ts_ms, "values": values})
+    def publish_readings(self, device: str, points: Iterable[Point]) -> None:
+        """The readings of one message; their events are built only when someone consumes them, since
+        this runs for every message the ingest receives."""
+        listeners, subscriptions = self._consumers("reading", device)
+        if not listeners and not subscriptions:
+            return
+        events = [
+            Event(
+                "reading",
+                device,
+                {
+                    "device": device,
+                    "ts": point.ts_ms,
+                    "values": {k: v for k, v in point.fields.items() if k != "seq"},
+                },
             )
+            for point in points
+        ]
+        self._deliver(events, listeners, subscriptions)
 
     def publish_status(self, device: str, status: Mapping[str, Any]) -> None:
         self.publish(Event("status", device, {**status, "device": device}))
@@ -90,10 +91,31 @@ class EventBus:
     def publish_command_result(self, device: str, result: Mapping[str, Any]) -> None:
         self.publish(Event("command_result", device, {**result, "device": device}))
 
-    def listen(self, listener: Listener) -> None:
-        """Calls `listener` synchronously, in the publisher's thread, for every event."""
+    def listen(self, kind: EventKind, listener: Listener) -> None:
+        """Calls `listener` synchronously, in the publisher's thread, for every event of `kind`."""
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners.setdefault(kind, []).append(listener)
+
+    def _consumers(self, kind: EventKind, device: str) -> tuple[list[Listener], list[Subscription]]:
+        with self._lock:
+            listeners = list(self._listeners.get(kind, ()))
+            return listeners, [s for s in self._subscriptions if s.device in (None, device)]
+
+    def _deliver(
+        self, events: Sequence[Event], listeners: list[Listener], subscriptions: list[Subscription]
+    ) -> None:
+        for listener in listeners:
+            for event in events:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("event listener failed on %s event of %s", event.kind, event.device)
+        for sub in subscriptions:
+            try:
+                for event in events:
+                    sub.loop.call_soon_threadsafe(sub._put, event)
+            except RuntimeError:  # its loop has closed: the consumer is gone
+                self.unsubscribe(sub)
 
     def subscribe(self, device: str | None = None) -> Subscription:
         """A queue of the events from now on; call from the consumer's event loop, unsubscribe when done."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def publish_work(bus: EventBus, work: Work) -> None:
     """Publishes what a routed message says: its readings, a status change or a command result."""
     if work.telemetry is not None:
-        bus.publish_points(work.telemetry.points)
+        bus.publish_readings(work.telemetry.device, work.telemetry.points)
     elif work.status is not None:
         device, status = work.status
         bus.publish_status(

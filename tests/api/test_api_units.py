@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.api.events import EventBus
+from ingest.api.events import Event, EventBus
 from ingest.api.ratelimit import RateLimiter
 from ingest.api.timerange import parse_duration, parse_instant, resolve_range
 from ingest.api.windows import NICE_WINDOWS_MS, window_count, window_for
@@ -117,10 +117,13 @@ def test_event_bus_fans_out_across_threads_filters_and_drops_oldest_for_slow_rea
 
     async def scenario() -> None:
         everything, only_two = bus.subscribe(), bus.subscribe("dev-2")
-        publisher = threading.Thread(
-            target=bus.publish_points,
-            args=([Point(f"dev-{i % 2 + 1}", i, {"v": float(i), "seq": i}) for i in range(6)],),
-        )
+
+        def publish() -> None:
+            for i in range(6):
+                device = f"dev-{i % 2 + 1}"
+                bus.publish_readings(device, [Point(device, i, {"v": float(i), "seq": i})])
+
+        publisher = threading.Thread(target=publish)
         publisher.start()
         publisher.join()
         await asyncio.sleep(0.05)
@@ -135,3 +138,19 @@ def test_event_bus_fans_out_across_threads_filters_and_drops_oldest_for_slow_rea
         assert bus.subscribers == 0
 
     asyncio.run(scenario())
+
+
+def test_event_bus_listeners_get_only_their_kind() -> None:
+    bus = EventBus()
+    readings: list[Event] = []
+    results: list[Event] = []
+    bus.listen("reading", readings.append)
+    bus.listen("command_result", results.append)
+    bus.publish_readings("dev-1", [Point("dev-1", 5, {"v": 1.5, "seq": 9}), Point("dev-1", 6, {"v": 2.5})])
+    bus.publish_status("dev-1", {"online": True})
+    bus.publish_command_result("dev-1", {"id": "c1", "ok": True})
+    assert [e.data for e in readings] == [
+        {"device": "dev-1", "ts": 5, "values": {"v": 1.5}},
+        {"device": "dev-1", "ts": 6, "values": {"v": 2.5}},
+    ]
+    assert [e.data for e in results] == [{"id": "c1", "ok": True, "device": "dev-1"}]
