@@ -1,12 +1,18 @@
-"""The device registry (SQLite under the data dir): who was seen, their status, and completeness per boot.
+"""The device registry (SQLite under the data dir): who was seen, their status, completeness per boot,
+and each device's static tags.
 
 Updated by the writer after a batch is safe (so counts match what is stored) and read by the API.
+Tags are set by `sensorfleet device tag` in another process while the service runs: the service keeps
+them in memory and re-reads them when SQLite's `data_version` says another connection committed,
+checked at most every `tags_check_s` on the write path.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +21,7 @@ import orjson
 
 from ingest.codec.payload import Status, Telemetry
 from ingest.registry.completeness import SeqRanges
+from ingest.registry.tags import check_device_id, check_tags
 from ingest.storage.sqlite import open_database
 
 BOOTS_KEPT = 8
@@ -27,6 +34,9 @@ CREATE TABLE IF NOT EXISTS devices (
 CREATE TABLE IF NOT EXISTS seq_ranges (
     device TEXT NOT NULL, boot INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
     PRIMARY KEY (device, boot, lo)
+);
+CREATE TABLE IF NOT EXISTS device_tags (
+    device TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (device, key)
 );
 CREATE TABLE IF NOT EXISTS command_results (
     device TEXT NOT NULL, id TEXT NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL,
@@ -56,14 +66,25 @@ class DeviceInfo:
     """Readings received (duplicates included)."""
     duplicates: int
     boots: list[BootCompleteness] = field(default_factory=list)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def missing(self) -> int:
         return sum(hi - lo + 1 for b in self.boots for lo, hi in b.missing)
 
 
+_NO_TAGS: Mapping[str, str] = {}
+TAGS_CHECK_S = 2.0
+
+
 class Registry:
-    def __init__(self, path: Path, strict: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        strict: bool = False,
+        tags_check_s: float = TAGS_CHECK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.strict = strict
         # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
         self._db = open_database(path, synchronous="NORMAL")
@@ -75,6 +96,12 @@ class Registry:
             "SELECT device, boot, lo, hi FROM seq_ranges ORDER BY lo"
         ):
             self._ranges.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
+        self._tags_check_s, self._clock = tags_check_s, clock
+        self._tags: Mapping[str, Mapping[str, str]] = {}
+        self._data_version = -1
+        self._tags_checked_at = clock()
+        with self._lock:
+            self._reload_tags_if_changed()
 
     def accepts(self, device: str) -> bool:
         """In strict mode only registered devices are stored; otherwise devices register themselves."""
@@ -101,8 +128,7 @@ class Registry:
                     counts[1] += duplicates
                     total_duplicates += duplicates
                     touched.add((t.device, t.boot))
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write():
                 self._db.executemany(
                     "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -118,10 +144,6 @@ class Registry:
                     [(d, b, lo, hi) for d, b in touched for lo, hi in self._ranges[(d, b)].ranges],
                 )
                 self._forget_old_boots({d for d, _ in touched})
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._known.update(per_device)
         return total_duplicates
 
@@ -161,6 +183,47 @@ class Registry:
             ).fetchone()
         return None if row is None else dict(orjson.loads(row[0]))
 
+    def tags_for(self, device: str) -> Mapping[str, str]:
+        """The device's tags as of at most `tags_check_s` ago; a dict lookup unless it is time to check."""
+        if self._clock() - self._tags_checked_at >= self._tags_check_s:
+            with self._lock:
+                self._tags_checked_at = self._clock()
+                self._reload_tags_if_changed()
+        return self._tags.get(device, _NO_TAGS)
+
+    def update_tags(
+        self,
+        device: str,
+        tags: Mapping[str, str] | None = None,
+        remove: Iterable[str] = (),
+        replace: bool = False,
+    ) -> Mapping[str, str]:
+        """Sets `tags` (the others kept, or dropped when `replace`) and removes `remove`, in one
+        transaction; returns the device's tags now. Nothing changes when any key or value is invalid."""
+        tags, remove = dict(tags or {}), list(remove)
+        check_device_id(device)
+        check_tags(tags, remove)
+        with self._lock:
+            with self._write():
+                if replace:
+                    self._db.execute("DELETE FROM device_tags WHERE device = ?", (device,))
+                self._db.executemany(
+                    "DELETE FROM device_tags WHERE device = ? AND key = ?", [(device, k) for k in remove]
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO device_tags VALUES (?, ?, ?)",
+                    [(device, k, v) for k, v in tags.items()],
+                )
+                rows = self._db.execute(
+                    "SELECT key, value FROM device_tags WHERE device = ? ORDER BY key", (device,)
+                ).fetchall()
+            # A new dict, not an update in place: the write path reads it without the lock.
+            updated = {d: t for d, t in self._tags.items() if d != device}
+            if rows:
+                updated[device] = dict(rows)
+            self._tags = updated
+            return updated.get(device, _NO_TAGS)
+
     def device(self, device: str) -> DeviceInfo | None:
         found = self._select("WHERE id = ?", (device,))
         return found[0] if found else None
@@ -172,8 +235,33 @@ class Registry:
         with self._lock:
             self._db.close()
 
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction on the shared connection; the caller holds the lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _reload_tags_if_changed(self) -> None:
+        """Re-reads the tags when another connection (the CLI) has committed since the last look.
+
+        `data_version` changes only for commits of other connections, so the service's own writes of
+        counts and status do not cost a re-read; any other commit costs one small one. Under the lock."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        tags: dict[str, dict[str, str]] = {}
+        for device, key, value in self._db.execute("SELECT device, key, value FROM device_tags"):
+            tags.setdefault(device, {})[key] = value
+        self._tags, self._data_version = tags, version
+
     def _select(self, where: str, args: tuple[str, ...]) -> list[DeviceInfo]:
         with self._lock:
+            self._reload_tags_if_changed()
             rows = self._db.execute(
                 "SELECT id, online, first_seen_ms, last_seen_ms, fw, rssi, boot, status, "
                 "received, duplicates "
@@ -183,6 +271,7 @@ class Registry:
             boots = {
                 key: BootCompleteness(key[1], r.received(), r.missing()) for key, r in self._ranges.items()
             }
+            tags = self._tags
         return [
             DeviceInfo(
                 id=r[0],
@@ -196,6 +285,7 @@ class Registry:
                 received=r[8],
                 duplicates=r[9],
                 boots=sorted((b for (d, _), b in boots.items() if d == r[0]), key=lambda b: b.boot),
+                tags=dict(tags.get(r[0], _NO_TAGS)),
             )
             for r in rows
         ]
