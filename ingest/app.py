@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from ingest import __version__
+from ingest.codec.lineprotocol import TagsFor, no_tags
 from ingest.codec.payload import Limits
 from ingest.deadletters import DeadLetters
 from ingest.health import install as install_health
@@ -49,7 +50,8 @@ class Health:
         return self.broker_connected and self.store_ok and not self.spool_full
 
 
-def build_store(settings: Settings) -> Store:
+def build_store(settings: Settings, tags_for: TagsFor = no_tags) -> Store:
+    """The store the settings name; InfluxDB points get each device's tags from `tags_for`."""
     if settings.influx_url is None:
         return SqliteStore(settings.data_dir / "telemetry.sqlite")
     http = InfluxHttp(
@@ -60,7 +62,7 @@ def build_store(settings: Settings) -> Store:
         settings.influx_org,
         settings.write_timeout_s,
     )
-    return InfluxStore(http, settings.measurement)
+    return InfluxStore(http, settings.measurement, tags_for)
 
 
 class IngestService:
@@ -68,8 +70,8 @@ class IngestService:
         self.settings = s = settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self.store = store or build_store(s)
         self.registry = Registry(s.data_dir / "registry.sqlite", strict=s.strict_devices)
+        self.store = store or build_store(s, self.registry.tags_for)
         self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite")
         self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
         self.writer = Writer(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ingest.errors import PayloadError
 from ingest.points import Point
@@ -107,18 +107,27 @@ def _line(head: str, fields: Mapping[str, FieldInput], ts_ms: int) -> str:
     return f"{head} {','.join(parts)} {int(ts_ms)}"
 
 
-def encode_points(measurement: str, static_tags: Mapping[str, str], points: Iterable[Point]) -> bytes:
-    """One line per point with tag `device`; the body of a `/write?precision=ms` request.
+TagsFor = Callable[[str], Mapping[str, str]]
+"""device → its static tags (`site`, ...), added to each of its points beside `device`."""
+
+
+def no_tags(device: str) -> Mapping[str, str]:
+    return {}
+
+
+def encode_points(measurement: str, tags_for: TagsFor, points: Iterable[Point]) -> bytes:
+    """One line per point with tag `device` and the device's tags; the body of a `/write?precision=ms`
+    request.
 
     The same lines as `encode_line`, with the common cases (float and in-range integer fields)
-    formatted inline: this loop runs for every reading stored."""
+    formatted inline: this loop runs for every reading stored. `tags_for` is asked once per device."""
     heads: dict[str, str] = {}
     keys: dict[str, str] = {}
     lines = []
     for p in points:
         head = heads.get(p.device)
         if head is None:
-            head = heads[p.device] = _head(measurement, {**static_tags, "device": p.device})
+            head = heads[p.device] = _head(measurement, {**tags_for(p.device), "device": p.device})
         if not p.fields:
             raise PayloadError("a point needs at least one field")
         parts = []

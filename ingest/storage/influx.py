@@ -2,14 +2,18 @@
 
 Every value that reaches InfluxQL has been checked by storage.base and is quoted on top of that:
 identifiers and strings are built by `_ident`/`_string`, numbers by `int()`; nothing is spliced raw.
+
+Points carry the tag `device` and the device's static tags (`tags_for`, the registry's). Queries filter
+on `device` only, so a device's points are found whatever tags they were written with, and select
+metrics as `::field`, so a tag named like a metric is never read in its place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ingest.codec.lineprotocol import encode_points
+from ingest.codec.lineprotocol import TagsFor, encode_points, no_tags
 from ingest.errors import PayloadError, PermanentStoreError, RequestTooLargeError
 from ingest.points import FieldValue, Point
 from ingest.storage.base import Agg, SeriesPoint, check_device, check_range, check_series
@@ -20,18 +24,16 @@ PAGE = 5000
 
 
 class InfluxStore:
-    def __init__(
-        self, http: InfluxHttp, measurement: str = "telemetry", static_tags: Mapping[str, str] | None = None
-    ):
+    def __init__(self, http: InfluxHttp, measurement: str = "telemetry", tags_for: TagsFor = no_tags):
         self.http = http
         self.measurement = measurement
-        self.static_tags = dict(static_tags or {})
+        self.tags_for = tags_for
 
     def write(self, points: Sequence[Point]) -> None:
         if not points:
             return
         try:
-            body = encode_points(self.measurement, self.static_tags, points)
+            body = encode_points(self.measurement, self.tags_for, points)
         except PayloadError as e:
             raise PermanentStoreError(f"cannot encode: {e}") from e
         try:
@@ -58,11 +60,11 @@ class InfluxStore:
         check_series(device, metric, start_ms, end_ms, agg, every_ms)
         where = self._where(device, start_ms, end_ms)
         if agg is None:
-            q = f"SELECT {_ident(metric)} FROM {_ident(self.measurement)} {where} ORDER BY time ASC"
+            q = f"SELECT {_field(metric)} FROM {_ident(self.measurement)} {where} ORDER BY time ASC"
         else:
             assert every_ms is not None
             q = (
-                f"SELECT {agg.value}({_ident(metric)}) FROM {_ident(self.measurement)} {where} "
+                f"SELECT {agg.value}({_field(metric)}) FROM {_ident(self.measurement)} {where} "
                 f"GROUP BY time({int(every_ms)}ms) fill(none)"
             )
         rows = [row for s in self.http.query(q) for row in s["values"] if row[1] is not None]
@@ -85,7 +87,7 @@ class InfluxStore:
         out: dict[str, tuple[int, FieldValue]] = {}
         for field in sorted({row[0] for s in keys for row in s["values"]}):
             # One selector per statement: with several, InfluxQL drops their timestamps.
-            for s in self.http.query(f"SELECT last({_ident(field)}) FROM {source}"):
+            for s in self.http.query(f"SELECT last({_field(field)}) FROM {source}"):
                 for ts, value in s["values"]:
                     out[field] = (int(ts), _value(value, field in INTEGER_FIELDS))
         return out
@@ -134,6 +136,10 @@ def _value(value: Any, as_int: bool) -> FieldValue:
 
 def _ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _field(name: str) -> str:
+    return _ident(name) + "::field"
 
 
 def _string(value: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from ingest.codec.lineprotocol import encode_line, encode_points
+from ingest.codec.lineprotocol import encode_line, encode_points, no_tags
 from ingest.errors import PayloadError
 from ingest.points import Point
 from support.influx import InfluxDB
@@ -82,8 +82,32 @@ def test_escaping_follows_the_spec() -> None:
 
 
 def test_points_carry_the_device_tag_and_ms_timestamp() -> None:
-    body = encode_points("telemetry", {"site": "lab"}, [Point("dev-1", 7, {"v": 1.0, "seq": 3, "ok": False})])
-    assert body == b"telemetry,device=dev-1,site=lab v=1.0,seq=3i,ok=false 7"
+    body = encode_points("telemetry", no_tags, [Point("dev-1", 7, {"v": 1.0, "seq": 3, "ok": False})])
+    assert body == b"telemetry,device=dev-1 v=1.0,seq=3i,ok=false 7"
+
+
+def test_points_carry_their_device_s_tags_escaped_asked_once_per_device() -> None:
+    tags = {"dev-1": {"site": "green house,2", "zone": "a=b"}, "dev-2": {"site": "lab"}}
+    asked: list[str] = []
+
+    def tags_for(device: str) -> dict[str, str]:
+        asked.append(device)
+        return tags.get(device, {})
+
+    points = [Point(d, ts, {"v": 1.0}) for ts, d in enumerate(["dev-1", "dev-2", "dev-1", "dev-3", "dev-2"])]
+    assert encode_points("telemetry", tags_for, points).decode().splitlines() == [
+        r"telemetry,device=dev-1,site=green\ house\,2,zone=a\=b v=1.0 0",
+        "telemetry,device=dev-2,site=lab v=1.0 1",
+        r"telemetry,device=dev-1,site=green\ house\,2,zone=a\=b v=1.0 2",
+        "telemetry,device=dev-3 v=1.0 3",
+        "telemetry,device=dev-2,site=lab v=1.0 4",
+    ]
+    assert asked == ["dev-1", "dev-2", "dev-3"]
+
+
+def test_a_device_tag_named_device_cannot_replace_the_device_tag() -> None:
+    body = encode_points("telemetry", lambda device: {"device": "other"}, [Point("dev-1", 7, {"v": 1.0})])
+    assert body == b"telemetry,device=dev-1 v=1.0 7"
 
 
 @settings(max_examples=300, deadline=None)
@@ -105,9 +129,13 @@ def test_encode_points_writes_the_lines_encode_line_writes(points: list[Point]) 
         ]
     except PayloadError:
         with pytest.raises(PayloadError):
-            encode_points("telemetry", {"site": "a b"}, points)
+            encode_points("telemetry", site_a_b, points)
         return
-    assert encode_points("telemetry", {"site": "a b"}, points) == "\n".join(lines).encode()
+    assert encode_points("telemetry", site_a_b, points) == "\n".join(lines).encode()
+
+
+def site_a_b(device: str) -> dict[str, str]:
+    return {"site": "a b"}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
