@@ -22,7 +22,7 @@ from ingest.health import install as install_health
 from ingest.intake.broker import EmbeddedBroker
 from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
-from ingest.registry.devices import Registry
+from ingest.registry.devices import REGISTRY_FILE, Registry
 from ingest.router import Router
 from ingest.settings import Settings
 from ingest.storage.base import Store
@@ -70,7 +70,7 @@ class IngestService:
         self.settings = s = settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self.registry = Registry(s.data_dir / "registry.sqlite", strict=s.strict_devices)
+        self.registry = Registry(s.data_dir / REGISTRY_FILE, strict=s.strict_devices)
         self.store = store or build_store(s, self.registry.tags_for)
         self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite")
         self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)

@@ -1,4 +1,8 @@
-"""`sensorfleet device ...`: provisioning, deploy and flash over USB, and virtual boards."""
+"""`sensorfleet device ...`: provisioning, static tags, deploy and flash over USB, and virtual boards.
+
+Tags live in the ingest's registry (`registry.sqlite`), not the provisioning one: the running service
+reads them from there onto every point it stores.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from ingest.errors import DeviceError, SensorfleetError
+from ingest.errors import ConfigError, DeviceError, SensorfleetError
 from ingest.provision.birth import BirthWatch
 from ingest.provision.board import Board
 from ingest.provision.boardconfig import BoardSettings, load_template, parse_sensor, redact, to_json
@@ -26,6 +31,8 @@ from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.provisioning import add_device, remove_device
 from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import VirtualFleet, build_fleet
+from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.registry.tags import parse_assignment
 from ingest.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -70,13 +77,38 @@ def _settings(data_dir: Path | None, prefix: str | None = None) -> Settings:
     return load_settings(data_dir=data_dir, topic_prefix=prefix)
 
 
+@contextmanager
+def _ingest_registry(data_dir: Path) -> Iterator[Registry]:
+    with closing(Registry(data_dir / REGISTRY_FILE)) as registry:
+        yield registry
+
+
+def _parse_tags(assignments: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for text in assignments:
+        key, value = parse_assignment(text)
+        if tags.get(key, value) != value:
+            raise ConfigError(f"tag {key!r} is given twice, as {tags[key]!r} and {value!r}")
+        tags[key] = value
+    return tags
+
+
+def _show_tags(tags: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
 @device_app.command()
 @_one_line_errors
 def add(
     device_id: Annotated[
         str, typer.Argument(metavar="ID", help="lower-case letters, digits, _ and -; at most 63 characters")
     ],
-    site: Annotated[str | None, typer.Option(help="Site tag, e.g. greenhouse-2")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="Site tag, e.g. greenhouse-2 (also in the board config)")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="key=value stored on each of its points; repeat for more")
+    ] = None,
     sensor: Annotated[
         list[str] | None,
         typer.Option(help="TYPE[:key=value,...] or a JSON object; repeat for more (default: one sim sensor)"),
@@ -93,8 +125,9 @@ def add(
     topic_prefix: Prefix = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Register a device: broker login and ACL, and its board config."""
+    """Register a device: broker login and ACL, its board config and its tags."""
     settings = _settings(data_dir, topic_prefix)
+    tags = _parse_tags([*(tag or []), *([f"site={site}"] if site else [])])
     board = BoardSettings(
         device_id=device_id,
         prefix=settings.topic_prefix,
@@ -108,7 +141,10 @@ def add(
         extra={"site": site} if site else {},
     )
     device, files = add_device(settings.data_dir, board, load_template(template) if template else None)
-    typer.echo(f"added {device.id}")
+    if tags:
+        with _ingest_registry(settings.data_dir) as registry:
+            registry.update_tags(device.id, tags, replace=True)
+    typer.echo(f"added {device.id}" + (f" with tags {_show_tags(tags)}" if tags else ""))
     typer.echo(f"broker password file: {files.passwd}")
     typer.echo(f"broker ACL:           {files.acl}")
     typer.echo("reload the broker to apply them (Mosquitto: SIGHUP); deploy with `sensorfleet device deploy`")
@@ -117,10 +153,30 @@ def add(
 @device_app.command()
 @_one_line_errors
 def remove(device_id: Annotated[str, typer.Argument(metavar="ID")], data_dir: DataDir = None) -> None:
-    """Forget a device and revoke its broker login."""
+    """Forget a device and its tags, and revoke its broker login."""
     settings = _settings(data_dir)
     remove_device(settings.data_dir, device_id, settings.topic_prefix)
+    with _ingest_registry(settings.data_dir) as registry:
+        registry.update_tags(device_id, replace=True)
     typer.echo(f"removed {device_id}; reload the broker to revoke its login")
+
+
+@device_app.command("tag")
+@_one_line_errors
+def tag_device(
+    device_id: Annotated[str, typer.Argument(metavar="ID")],
+    assignments: Annotated[
+        list[str] | None, typer.Argument(metavar="KEY=VALUE", help="Tags to set, e.g. site=greenhouse-2")
+    ] = None,
+    remove: Annotated[list[str] | None, typer.Option(help="Tag key to remove; repeat for more")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop the tags not given")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Set or remove a device's tags (stored on each of its points from then on); print them."""
+    tags = _parse_tags(assignments or [])
+    with _ingest_registry(_settings(data_dir).data_dir) as registry:
+        now = registry.update_tags(device_id, tags, remove or [], replace)
+    typer.echo(f"{device_id}: {_show_tags(now) or 'no tags'}")
 
 
 @device_app.command("ingest-url")
@@ -155,17 +211,20 @@ def config(
 @_one_line_errors
 def list_devices(data_dir: DataDir = None) -> None:
     """List provisioned devices."""
-    devices = DeviceRegistry(_settings(data_dir).data_dir).all()
+    settings = _settings(data_dir)
+    devices = DeviceRegistry(settings.data_dir).all()
     if not devices:
         typer.echo("no devices provisioned (see `sensorfleet device add`)")
         return
-    rows = [("ID", "SITE", "BROKER", "INTERVAL", "SENSORS", "ADDED")]
+    with _ingest_registry(settings.data_dir) as registry:
+        tags = {d.id: _show_tags(registry.tags_for(d.id)) for d in devices}
+    rows = [("ID", "TAGS", "BROKER", "INTERVAL", "SENSORS", "ADDED")]
     for d in devices:
         mqtt = d.config["mqtt"]
         rows.append(
             (
                 d.id,
-                str(d.config.get("site", "")),
+                tags[d.id],
                 f"{mqtt['host']}:{mqtt['port']}",
                 f"{d.config['interval_s']}s",
                 ",".join(str(s.get("type")) for s in d.config["sensors"]),

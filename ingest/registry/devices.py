@@ -25,6 +25,8 @@ from ingest.registry.tags import check_device_id, check_tags
 from ingest.storage.sqlite import open_database
 
 BOOTS_KEPT = 8
+REGISTRY_FILE = "registry.sqlite"
+"""Under the data dir; opened by the service and by `sensorfleet device tag`."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY, first_seen_ms INTEGER, last_seen_ms INTEGER, online INTEGER,

@@ -19,6 +19,7 @@ from ingest.provision import virtual
 from ingest.provision.boardconfig import MASK
 from ingest.provision.cli import device_app
 from ingest.provision.passwd import verify_password
+from ingest.registry.devices import Registry
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import free_port, wait_until
 
@@ -49,8 +50,8 @@ def test_add_list_config_remove(tmp_path: Path) -> None:
     code, out, _ = cli("list", "--data-dir", data)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "SITE", "BROKER", "INTERVAL", "SENSORS", "ADDED"]
-    assert lines[1].split()[:5] == ["dev-1", "greenhouse", "10.0.0.2:1883", "30.0s", "bme280"]
+    assert lines[0].split() == ["ID", "TAGS", "BROKER", "INTERVAL", "SENSORS", "ADDED"]
+    assert lines[1].split()[:5] == ["dev-1", "site=greenhouse", "10.0.0.2:1883", "30.0s", "bme280"]
     assert lines[2].split()[:4] == ["dev-2", "127.0.0.1:1883", "10s", "sim"]
 
     code, out, _ = cli("config", "dev-1", "--data-dir", data)
@@ -92,6 +93,53 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, args: list[str], mes
     code, _, err = cli(*args, "--data-dir", str(tmp_path)) if args[0] != "flash" else cli(*args)
     assert code == 1
     assert message in one_error_line(err)
+
+
+def ingest_tags(data_dir: Path, device: str) -> dict[str, str]:
+    registry = Registry(data_dir / "registry.sqlite")
+    try:
+        return dict(registry.tags_for(device))
+    finally:
+        registry.close()
+
+
+def test_tags_set_replace_remove_and_listed(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    code, out, err = cli("add", "dev-1", "--site", "gh-2", "--tag", "zone=north", "--data-dir", data)
+    assert code == 0, err
+    assert "added dev-1 with tags site=gh-2,zone=north" in out
+    assert ingest_tags(tmp_path, "dev-1") == {"site": "gh-2", "zone": "north"}
+
+    code, out, err = cli("tag", "dev-1", "rack=7", "room=A 1", "--remove", "zone", "--data-dir", data)
+    assert (code, out) == (0, "dev-1: rack=7,room=A 1,site=gh-2\n"), err
+    assert cli("tag", "dev-1", "--data-dir", data)[1] == "dev-1: rack=7,room=A 1,site=gh-2\n"
+    assert cli("tag", "dev-1", "site=lab", "--replace", "--data-dir", data)[1] == "dev-1: site=lab\n"
+    assert cli("list", "--data-dir", data)[1].splitlines()[1].split()[:2] == ["dev-1", "site=lab"]
+
+    assert cli("remove", "dev-1", "--data-dir", data)[0] == 0
+    assert ingest_tags(tmp_path, "dev-1") == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tag", "dev-1", "zone=south", "site"], "expected key=value, got 'site'"),
+        (["tag", "dev-1", "zone=south", "device=x"], "tag key 'device' is reserved"),
+        (["tag", "dev-1", "zone=south", "2nd=x"], "invalid tag key '2nd'"),
+        (["tag", "dev-1", "zone=south", "site="], "tag 'site': the value must have 1 to 128"),
+        (["tag", "dev-1", "zone=south", "--remove", "time"], "tag key 'time' is reserved"),
+        (["tag", "dev-1", "zone=south", "zone=east"], "tag 'zone' is given twice"),
+        (["tag", "Dev 1", "zone=south"], "invalid device id 'Dev 1'"),
+        (["add", "dev-2", "--tag", "site"], "expected key=value, got 'site'"),
+    ],
+)
+def test_bad_tags_are_one_line_and_change_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    assert cli("add", "dev-1", "--tag", "site=gh", "--data-dir", str(tmp_path))[0] == 0
+    code, _, err = cli(*args, "--data-dir", str(tmp_path))
+    assert code == 1
+    assert message in one_error_line(err)
+    assert ingest_tags(tmp_path, "dev-1") == {"site": "gh"}
+    assert "dev-2" not in cli("list", "--data-dir", str(tmp_path))[1]
 
 
 def test_a_second_add_of_the_same_id_is_refused(tmp_path: Path) -> None:
