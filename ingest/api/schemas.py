@@ -40,6 +40,10 @@ class DeviceOut(BaseModel):
     fw: str | None
     rssi: float | None
     status: dict[str, Any] = Field(description="the device's last status message")
+    tags: dict[str, str] = Field(
+        description="static tags from the registry, stored on each of its InfluxDB points",
+        examples=[{"site": "greenhouse-2"}],
+    )
     latest: LatestOut
     completeness: CompletenessOut
 

@@ -42,6 +42,7 @@ def test_devices_show_status_latest_values_and_completeness(
         b'{"boot":4,"seq":5,"readings":[{"ts":%d,"t":3.5,"door":true}]}' % (NOW_MS - 1000),
     )
     receive(store, registry, "dev-2", b'{"ts":%d,"humidity":40}' % (NOW_MS - 500))
+    registry.update_tags("dev-1", {"site": "greenhouse-2", "zone": "north"})
     api = make_api(store)
 
     devices = api.get("/api/v1/devices").json()["devices"]
@@ -50,6 +51,7 @@ def test_devices_show_status_latest_values_and_completeness(
     assert one == devices[0]
     assert one["online"] is True and one["fw"] == "0.3.1" and one["rssi"] == -61
     assert one["status"]["heap_free"] == 61234
+    assert one["tags"] == {"site": "greenhouse-2", "zone": "north"} and devices[1]["tags"] == {}
     # The newest value of each metric, also of one the newest reading does not carry.
     assert one["latest"] == {
         "device": "dev-1",

@@ -1,4 +1,4 @@
-"""`/api/v1/devices`: each device's status, newest values and completeness."""
+"""`/api/v1/devices`: each device's status, tags, newest values and completeness."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def describe(context: ApiContext, state: DeviceRecord) -> DeviceOut:
         fw=state.fw,
         rssi=state.rssi,
         status=dict(state.status),
+        tags=dict(state.tags),
         latest=latest_of(context, state.id),
         completeness=CompletenessOut(
             received=state.received,
