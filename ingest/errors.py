@@ -1,7 +1,7 @@
 """The exceptions sensorfleet raises, in one tree:
 
 SensorfleetError
-├── ConfigError            settings or a config file that cannot be used
+├── ConfigError            settings, a config file or device tags that cannot be used
 ├── PayloadError           a message that can never be stored (dead-lettered, never retried)
 ├── StoreError             the time-series store failed
 │   ├── TransientStoreError    may succeed later (5xx, 429, 401/403/404, timeouts, refused): retry, spool
