@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ HINT = "install InfluxDB 1.x (Debian: apt-get install influxdb, or run `make tes
 
 
 class InfluxDB:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, data_options: Mapping[str, str] | None = None):
+        """`data_options`: extra `[data]` settings as TOML values, e.g. {"cache-max-memory-size": '"1g"'}."""
+        self.data_options = dict(data_options or {})
         self.binary = find_binary("influxd", "/usr/bin", hint=HINT)
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -27,6 +30,7 @@ class InfluxDB:
 
     def _config(self) -> str:
         d = self.dir
+        extra = "\n".join(f"  {key} = {value}" for key, value in self.data_options.items())
         return f"""
 reporting-disabled = true
 bind-address = "127.0.0.1:{self.rpc_port}"
@@ -37,6 +41,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   dir = "{d}/data"
   wal-dir = "{d}/wal"
   query-log-enabled = false
+{extra}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -89,6 +94,15 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         r = self.http.post("/write", params={"db": db, "precision": precision}, content=lines.encode())
         if r.status_code != 204:
             raise RuntimeError(f"write failed {r.status_code}: {r.text}")
+
+    def cache_bytes(self, db: str) -> int:
+        """Bytes of `db` still in the in-memory write cache, not yet snapshotted to TSM files."""
+        stats = self.query("SHOW STATS")
+        return sum(
+            int(dict(zip(s["columns"], s["values"][0], strict=True)).get("memBytes") or 0)
+            for s in stats
+            if s["name"] == "tsm1_cache" and s.get("tags", {}).get("database") == db
+        )
 
     def count(self, db: str, measurement: str, field: str, where: str = "") -> int:
         series = self.query(f'SELECT count("{field}") FROM "{measurement}" {where}', db=db)

@@ -135,6 +135,18 @@ class Process:
                 self.proc.wait(timeout)
         return self.proc.returncode
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the running process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """The running process's resident-memory high-water mark."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"no VmHWM for pid {self.pid}")
+
     def kill(self) -> None:
         """SIGKILL: the crash a power cut or the OOM killer causes."""
         if self.proc is not None and self.proc.poll() is None:

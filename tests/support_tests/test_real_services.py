@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -13,6 +14,7 @@ from support.influx import InfluxDB
 from support.micropython import run_snippet
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder, settle
+from support.procs import wait_until
 
 
 def test_mosquitto_delivers_qos1_publish_to_subscriber(mosquitto: Mosquitto) -> None:
@@ -76,6 +78,22 @@ def test_influxdb_write_and_read_back(influxd: InfluxDB, influx_db: str) -> None
 
 def test_influxdb_databases_are_isolated(influxd: InfluxDB, influx_db: str) -> None:
     assert influxd.query('SELECT * FROM "telemetry"', db=influx_db) == []
+
+
+def test_influxdb_data_options_apply_and_cache_bytes_follows_the_snapshot(tmp_path: Path) -> None:
+    server = InfluxDB(tmp_path / "influxdb", {"cache-snapshot-write-cold-duration": '"1s"'})
+    server.start()
+    try:
+        server.create_database("db1")
+        server.write(
+            "db1", "\n".join(f"telemetry,device=dev-1 v={i}.5 {1764000000000 + i}" for i in range(100))
+        )
+        assert server.cache_bytes("db1") > 0
+        wait_until(lambda: server.cache_bytes("db1") == 0, 30, "the cache snapshot")
+        assert list((tmp_path / "influxdb" / "data" / "db1").rglob("*.tsm"))
+        assert server.count("db1", "telemetry", "v") == 100
+    finally:
+        server.close()
 
 
 def test_micropython_runs_under_128k_heap() -> None:
