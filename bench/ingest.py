@@ -8,9 +8,7 @@ Latency is publish → first seen by a 20 Hz InfluxQL poll, so it includes up to
 
 from __future__ import annotations
 
-import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -19,98 +17,27 @@ from typing import Any
 
 import httpx
 import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from bench._mqtt_load import LoadPublisher
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto
-from support.procs import Process, free_port, wait_until
+from support.serve import ServeProcess
 
 RUN_LIMIT_S = 60
-SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Ingest:
-    def __init__(
-        self, workdir: Path, broker: Mosquitto, influx: InfluxDB, db: str, name: str, group: str | None
-    ):
-        workdir.mkdir(parents=True)
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "SENSORFLEET_MQTT_URL": broker.url,
-            "SENSORFLEET_INFLUX_URL": influx.url,
-            "SENSORFLEET_INFLUX_DB": db,
-            "SENSORFLEET_DATA_DIR": str(workdir / "data"),
-            "SENSORFLEET_HTTP_PORT": str(self.port),
-            "SENSORFLEET_CLIENT_ID": name,
-        }
-        if group:
-            env["SENSORFLEET_SHARE_GROUP"] = group
-        self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=env)
-
-    def start(self) -> None:
-        self.process.start()
-        url = f"http://127.0.0.1:{self.port}/readyz"
-
-        def ready() -> bool:
-            self.process.check_alive("sensorfleet serve")
-            try:
-                return httpx.get(url, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, 60, "sensorfleet serve")
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-
-class Publisher:
-    """QoS 1 with a window of unacknowledged messages: paho scans its whole outgoing queue on every
-    PUBACK, so queueing tens of thousands at once would make the publisher the bottleneck."""
-
-    WINDOW = 1000
-
-    def __init__(self, port: int):
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv311
-        )
-        self.client.max_inflight_messages_set(self.WINDOW)
-        self.client.max_queued_messages_set(0)
-        self.sent = self.acked = 0
-        self.window = threading.Condition()
-        self.client.on_publish = self._acked
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def _acked(self, client: object, userdata: object, mid: int, rc: object, props: object) -> None:
-        with self.window:
-            self.acked += 1
-            self.window.notify_all()
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        if self.sent % 100 == 0:
-            with self.window:
-                self.window.wait_for(lambda: self.sent - self.acked < self.WINDOW, RUN_LIMIT_S)
-        self.sent += 1
-        self.client.publish(topic, payload, qos=1)
-
-    def wait_acked(self) -> None:
-        with self.window:
-            self.window.wait_for(lambda: self.acked >= self.sent, RUN_LIMIT_S)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def ingest_process(
+    workdir: Path, broker: Mosquitto, influx: InfluxDB, db: str, name: str, group: str | None
+) -> ServeProcess:
+    env = {
+        "SENSORFLEET_MQTT_URL": broker.url,
+        "SENSORFLEET_INFLUX_URL": influx.url,
+        "SENSORFLEET_INFLUX_DB": db,
+        "SENSORFLEET_CLIENT_ID": name,
+    }
+    if group:
+        env["SENSORFLEET_SHARE_GROUP"] = group
+    return ServeProcess(workdir, env)
 
 
 def count(influx: InfluxDB, db: str) -> int:
@@ -139,18 +66,19 @@ def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages
     broker = Mosquitto(root / f"mosquitto-{db}")
     broker.start()
     group = "bench" if processes > 1 else None
-    ingests = [Ingest(root / f"{db}-{i}", broker, influx, db, f"ingest-{i}", group) for i in range(processes)]
+    ingests = [
+        ingest_process(root / f"{db}-{i}", broker, influx, db, f"ingest-{i}", group) for i in range(processes)
+    ]
     try:
         for ingest in ingests:
             ingest.start()
-        cpu_before = sum(i.cpu_s() for i in ingests)
+        cpu_before = sum(i.process.cpu_seconds() for i in ingests)
         per_message = 20 if form == "batch" else 1
         expected = messages * per_message
-        payloads = make_payloads(form, messages)
-        publisher = Publisher(broker.port)
+        packets = LoadPublisher.packets(make_payloads(form, messages))
+        publisher = LoadPublisher(broker.port)
         started = time.monotonic()
-        for topic, payload in payloads:
-            publisher.publish(topic, payload)
+        publisher.send(packets)
         publisher.wait_acked()
         published_s = time.monotonic() - started
         stored = 0
@@ -161,7 +89,7 @@ def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages
             time.sleep(0.05)
         elapsed = time.monotonic() - started
         publisher.close()
-        cpu = sum(i.cpu_s() for i in ingests) - cpu_before
+        cpu = sum(i.process.cpu_seconds() for i in ingests) - cpu_before
         return {
             "scenario": f"{form}{' (20/msg)' if form == 'batch' else ''}, {processes} process(es)",
             "messages": messages,
@@ -171,13 +99,13 @@ def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages
             "msg/s": round(messages * min(1.0, stored / expected) / elapsed),
             "readings/s": round(stored / elapsed),
             "CPU s / 1000 msg": round(cpu / messages * 1000, 3),
-            "peak RSS MB": round(max(i.peak_rss_mb() for i in ingests), 1),
+            "peak RSS MB": round(max(i.process.peak_rss_mb() for i in ingests), 1),
             "p50 ms": "",
             "p99 ms": "",
         }
     finally:
         for ingest in ingests:
-            ingest.process.stop()
+            ingest.close()
         broker.stop()
 
 
@@ -190,13 +118,12 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
     influx.create_database(db)
     broker = Mosquitto(root / f"mosquitto-{db}")
     broker.start()
-    ingest = Ingest(root / db, broker, influx, db, "ingest-drain", None)
+    ingest = ingest_process(root / db, broker, influx, db, "ingest-drain", None)
     try:
         ingest.start()  # creates the persistent session
         ingest.process.stop()
-        publisher = Publisher(broker.port)
-        for topic, payload in make_payloads(form, messages):
-            publisher.publish(topic, payload)
+        publisher = LoadPublisher(broker.port)
+        publisher.send(LoadPublisher.packets(make_payloads(form, messages)))
         publisher.wait_acked()
         publisher.close()
         expected = messages * (20 if form == "batch" else 1)
@@ -205,12 +132,13 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
         while (first := count(influx, db)) == 0 and time.monotonic() - started < RUN_LIMIT_S:
             time.sleep(0.02)
         first_at = time.monotonic()
-        cpu_before = ingest.cpu_s()
+        cpu_before = ingest.process.cpu_seconds()
         stored = first
         while stored < expected and time.monotonic() - started < RUN_LIMIT_S:
             time.sleep(0.05)
             stored = count(influx, db)
         elapsed = time.monotonic() - first_at
+        cpu = ingest.process.cpu_seconds() - cpu_before
         rate = (stored - first) / elapsed
         return {
             "scenario": f"{form} backlog drain, 1 process",
@@ -220,15 +148,13 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
             "total s": round(elapsed, 2),
             "msg/s": round(rate / (20 if form == "batch" else 1)),
             "readings/s": round(rate),
-            "CPU s / 1000 msg": round(
-                (ingest.cpu_s() - cpu_before) / (messages * (stored - first) / expected) * 1000, 3
-            ),
-            "peak RSS MB": round(ingest.peak_rss_mb(), 1),
+            "CPU s / 1000 msg": round(cpu / (messages * (stored - first) / expected) * 1000, 3),
+            "peak RSS MB": round(ingest.process.peak_rss_mb(), 1),
             "p50 ms": "",
             "p99 ms": "",
         }
     finally:
-        ingest.process.stop()
+        ingest.close()
         broker.stop()
 
 
@@ -237,11 +163,11 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
     influx.create_database(db)
     broker = Mosquitto(root / "mosquitto-latency")
     broker.start()
-    ingest = Ingest(root / "latency-0", broker, influx, db, "ingest-latency", None)
+    ingest = ingest_process(root / "latency-0", broker, influx, db, "ingest-latency", None)
     try:
         ingest.start()
-        cpu_before = ingest.cpu_s()
-        publisher = Publisher(broker.port)
+        cpu_before = ingest.process.cpu_seconds()
+        publisher = LoadPublisher(broker.port)
         published: dict[int, float] = {}  # value → publish time
         seen: dict[int, float] = {}
         done = threading.Event()
@@ -263,14 +189,18 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
         poller = threading.Thread(target=poll)
         poller.start()
         base = int(time.time() * 1000) - 600_000
+        packets = LoadPublisher.packets(
+            (f"sf/dev-{n % 50}/telemetry", orjson.dumps({"ts": base + n, "v": float(n)}))
+            for n in range(rate * seconds)
+        )
         start = time.monotonic()
-        for n in range(rate * seconds):
+        for n, packet in enumerate(packets):
             due = start + n / rate
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             published[n] = time.monotonic()
-            publisher.publish(f"sf/dev-{n % 50}/telemetry", orjson.dumps({"ts": base + n, "v": float(n)}))
+            publisher.send_one(packet)
         stop_at = time.monotonic()
         done.set()
         poller.join(RUN_LIMIT_S)
@@ -285,13 +215,13 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
             "total s": "",
             "msg/s": rate,
             "readings/s": rate,
-            "CPU s / 1000 msg": round((ingest.cpu_s() - cpu_before) / messages * 1000, 3),
-            "peak RSS MB": round(ingest.peak_rss_mb(), 1),
+            "CPU s / 1000 msg": round((ingest.process.cpu_seconds() - cpu_before) / messages * 1000, 3),
+            "peak RSS MB": round(ingest.process.peak_rss_mb(), 1),
             "p50 ms": round(statistics.median(latencies)) if latencies else "",
             "p99 ms": round(latencies[int(len(latencies) * 0.99) - 1]) if latencies else "",
         }
     finally:
-        ingest.process.stop()
+        ingest.close()
         broker.stop()
 
 
