@@ -210,7 +210,7 @@ def config(
 @device_app.command("list")
 @_one_line_errors
 def list_devices(data_dir: DataDir = None) -> None:
-    """List provisioned devices."""
+    """List provisioned devices and their tags."""
     settings = _settings(data_dir)
     devices = DeviceRegistry(settings.data_dir).all()
     if not devices:
