@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from api.helpers import NOW_MS, bearer
-from api.serve_process import Serve
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -23,6 +22,7 @@ from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.sqlite import SqliteStore
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto
+from support.serve import ServeProcess
 
 
 @pytest.fixture
@@ -89,9 +89,11 @@ def make_api(tokens: TokenStore, registry: Registry, secrets: dict[Scope, str]) 
 
 
 @pytest.fixture
-def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Serve]:
+def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[ServeProcess]:
     """A real `sensorfleet serve` on `mosquitto`, storing in SQLite under its data dir."""
-    found = Serve(tmp_path, mosquitto.url)
+    found = ServeProcess(
+        tmp_path, {"SENSORFLEET_MQTT_URL": mosquitto.url, "SENSORFLEET_CLIENT_ID": "api-serve-test"}
+    )
     found.start()
     yield found
-    found.process.stop()
+    found.close()

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import httpx
 from api.helpers import bearer
-from api.serve_process import Serve
 
 from ingest.api.tokens import Scope
 from ingest.provision.virtual import prepare_board, sim_config
 from support.micropython import VirtualBoard
 from support.mosquitto import Mosquitto
 from support.procs import wait_until
+from support.serve import ServeProcess
 
 
 def test_a_command_reaches_a_virtual_board_and_its_result_comes_back(
-    tmp_path: Path, serve: Serve, mosquitto: Mosquitto, micropython: str
+    tmp_path: Path, serve: ServeProcess, mosquitto: Mosquitto, micropython: str
 ) -> None:
     config = sim_config("board-1", 0, "127.0.0.1", mosquitto.port, "sf", 0.2)
     board = VirtualBoard(prepare_board(tmp_path / "board-1", config))

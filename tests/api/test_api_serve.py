@@ -7,17 +7,17 @@ import time
 
 import httpx
 import orjson
-from api.serve_process import Serve
 from api.sse import SseReader
 
 from ingest.api.tokens import Scope
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
 from support.procs import wait_until
+from support.serve import ServeProcess
 
 
 def test_a_reading_over_mqtt_reaches_a_stream_client_of_serve_within_a_second(
-    serve: Serve, mosquitto: Mosquitto
+    serve: ServeProcess, mosquitto: Mosquitto
 ) -> None:
     token = serve.tokens.create(Scope.READ)[0]
     stream = SseReader(f"{serve.url}/api/v1/stream", token, {"device": "dev-1"})
@@ -42,7 +42,7 @@ def test_a_reading_over_mqtt_reaches_a_stream_client_of_serve_within_a_second(
         stream.close()
 
 
-def test_serve_stops_promptly_while_a_stream_is_open(serve: Serve) -> None:
+def test_serve_stops_promptly_while_a_stream_is_open(serve: ServeProcess) -> None:
     stream = SseReader(f"{serve.url}/api/v1/stream", serve.tokens.create(Scope.READ)[0])
     try:
         began = time.monotonic()
@@ -52,7 +52,7 @@ def test_serve_stops_promptly_while_a_stream_is_open(serve: Serve) -> None:
         stream.close()
 
 
-def test_serve_publishes_its_openapi_and_guards_the_api(serve: Serve) -> None:
+def test_serve_publishes_its_openapi_and_guards_the_api(serve: ServeProcess) -> None:
     schema = httpx.get(f"{serve.url}/openapi.json").json()
     assert "/api/v1/devices/{device}/series" in schema["paths"]
     assert httpx.get(f"{serve.url}/docs").status_code == 200

@@ -3,68 +3,24 @@ and a paho publisher that keeps count: what the ingest tests drive and check."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.api.tokens import Scope, TokenStore
 from support.influx import InfluxDB
-from support.procs import Process, free_port, wait_until
+from support.procs import wait_until
+from support.serve import ServeProcess
 
-SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
 
-
-class IngestProcess:
-    """One `sensorfleet serve` process; restartable with the same data dir and client id."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]):
-        self.http_port = free_port()
-        self.data_dir = workdir / "data"
-        self.env = {**os.environ, **env, "SENSORFLEET_DATA_DIR": str(self.data_dir)}
-        self.env["SENSORFLEET_HTTP_PORT"] = str(self.http_port)
-        self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=self.env)
-        # /readyz and /metrics want a read token, like every endpoint but /healthz.
-        token, _ = TokenStore(self.data_dir).create(Scope.READ, "ingest tests")
-        self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.http_port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-
-    def start(self, ready_timeout: float = 60) -> None:
-        self.process.start()
-        wait_until(self.ready, ready_timeout, "sensorfleet serve /readyz")
-
-    def ready(self) -> bool:
-        self.process.check_alive("sensorfleet serve")
-        try:
-            return self.http.get("/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def metrics(self) -> dict[str, float]:
-        text = self.http.get("/metrics").text
-        return {
-            name: float(value)
-            for name, _, value in (line.partition(" ") for line in text.splitlines())
-            if not name.startswith("#")
-        }
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop()
+class IngestProcess(ServeProcess):
+    """`sensorfleet serve` with readers for what it keeps in its data dir."""
 
     def dead_letters(self) -> list[tuple[str, str, bytes]]:
         with sqlite3.connect(self.data_dir / "deadletters.sqlite") as db:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest_kit import SENSORFLEET, IngestProcess, Publisher, influx_backend
+from ingest_kit import IngestProcess, Publisher, influx_backend
 
 from ingest.points import Point
 from ingest.registry.devices import Registry
@@ -18,6 +18,7 @@ from ingest.storage.influx_http import InfluxHttp
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto
 from support.procs import wait_until
+from support.serve import SENSORFLEET
 
 BASE_MS = int(time.time() * 1000) - 3_600_000
 

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api.serve_process import Serve
 
-from ingest.api.tokens import Scope
 from ingest.provision.boardconfig import BoardSettings
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.provisioning import add_device
@@ -29,6 +27,7 @@ from ingest.provision.registry import DeviceRegistry
 from support.faultproxy import TcpProxy
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto, MosquittoOptions
+from support.serve import ServeProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "firmware"))
 from fwtools import Board, board_config, make_board_dir
@@ -38,37 +37,11 @@ DROPPED = "dropped"
 """Mosquitto's notice when a client's queue overflows ("Outgoing messages are being dropped")."""
 
 
-class Ingest(Serve):
+class Ingest(ServeProcess):
     """`sensorfleet serve` with the ingest's broker login, an InfluxDB and a client id of its own."""
 
     def __init__(self, workdir: Path, mqtt_url: str, env: dict[str, str]):
-        super().__init__(workdir, mqtt_url)
-        assert self.process.env is not None
-        self.process.env.update(env)
-        self.http = httpx.Client(base_url=self.url, timeout=10)
-        self.token = ""
-
-    def start(self) -> None:
-        super().start()
-        if not self.token:
-            self.token, _ = self.tokens.create(Scope.ADMIN, "reliability")
-            # Every request of the scenarios carries it: the API, and health and metrics if guarded.
-            self.http.headers["Authorization"] = f"Bearer {self.token}"
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop()
-        self.http.close()
-
-    def metrics(self) -> dict[str, float]:
-        text = self.http.get("/metrics").text
-        return {
-            name: float(value)
-            for name, _, value in (line.partition(" ") for line in text.splitlines())
-            if name and not name.startswith("#")
-        }
+        super().__init__(workdir, {"SENSORFLEET_MQTT_URL": mqtt_url, **env})
 
     def devices(self) -> dict[str, dict[str, Any]]:
         r = self.http.get("/api/v1/devices")
@@ -238,7 +211,7 @@ class Chain:
         for member in self.boards:
             member.board.stop()
         for ingest in self.ingests:
-            ingest.stop()
+            ingest.close()
         for proxy in self.proxies:
             proxy.close()
         self.broker.stop()

@@ -31,8 +31,10 @@ class ServeProcess:
             "SENSORFLEET_HTTP_PORT": str(self.port),
         }
         self.tokens = TokenStore(self.data_dir)
-        token, _ = self.tokens.create(Scope.ADMIN, "test harness")
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        self.token, _ = self.tokens.create(Scope.ADMIN, "test harness")
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
+        )
         self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=self.env)
 
     def start(self, ready_timeout: float = 60) -> None:
