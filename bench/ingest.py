@@ -232,12 +232,12 @@ def run() -> list[dict[str, Any]]:
         influx.start()
         try:
             return [
-                throughput(root, influx, "flat", 1, 30_000),
-                throughput(root, influx, "batch", 1, 5_000),
-                throughput(root, influx, "flat", 2, 30_000),
-                throughput(root, influx, "batch", 2, 5_000),
-                drain(root, influx, "flat", 30_000),
-                drain(root, influx, "batch", 5_000),
+                throughput(root, influx, "flat", 1, 60_000),
+                throughput(root, influx, "batch", 1, 15_000),
+                throughput(root, influx, "flat", 2, 60_000),
+                throughput(root, influx, "batch", 2, 15_000),
+                drain(root, influx, "flat", 60_000),
+                drain(root, influx, "batch", 15_000),
                 latency(root, influx),
             ]
         finally:
