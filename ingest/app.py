@@ -108,6 +108,11 @@ class IngestService:
         m.gauge("spool_bytes", "bytes in the spool waiting for the store", lambda: self.spool.depth_bytes())
         m.gauge("spool_batches", "batches in the spool waiting for the store", lambda: self.spool.batches)
         m.gauge(
+            "spool_corrupt_records",
+            "damaged spool records set aside (under spool/corrupt/) since the process started",
+            lambda: self.spool.corrupt_records,
+        )
+        m.gauge(
             "spool_full",
             "1 while the spool is full and messages are not acknowledged",
             lambda: self.writer.spool_full,

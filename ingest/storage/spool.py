@@ -3,6 +3,9 @@
 Layout: numbered segment files of records `[u32 length][u32 crc32][orjson points]`, and a `cursor`
 file naming the first record not yet replayed (written to a temp file, fsync'd, renamed). A record
 torn by a crash was never acknowledged (the ack waits for fsync), so it is cut off when reopening.
+A record that was complete but reads back damaged (a failing disk) must not block the ones behind
+it: its bytes are set aside under `corrupt/` for a person to look at, and replay resumes at the
+next intact record.
 """
 
 from __future__ import annotations
@@ -34,6 +37,35 @@ def _decode(data: bytes) -> list[Point]:
     return [Point(device, ts, fields) for device, ts, fields in orjson.loads(data)]
 
 
+def _record_at(blob: bytes, offset: int) -> bytes | None:
+    """The data of an intact record starting at `offset`, or None."""
+    if offset + _HEADER.size > len(blob):
+        return None
+    length, crc = _HEADER.unpack_from(blob, offset)
+    start = offset + _HEADER.size
+    if length == 0 or start + length > len(blob):
+        return None
+    data = blob[start : start + length]
+    return data if zlib.crc32(data) == crc else None
+
+
+def _next_intact(blob: bytes, start: int) -> int:
+    """Where the first intact record at or after `start` begins, or the end of `blob`."""
+    return next((at for at in range(start, len(blob)) if _record_at(blob, at) is not None), len(blob))
+
+
+def _read_record(path: Path, offset: int) -> bytes | None:
+    """The data of an intact record at `offset` of a segment file, or None."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        header = f.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return None
+        length, crc = _HEADER.unpack(header)
+        data = f.read(length)
+    return data if length and len(data) == length and zlib.crc32(data) == crc else None
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -57,6 +89,8 @@ class Spool:
             if int(stale.stem) < self._segments[0]:
                 stale.unlink()
         self._repair_tail()
+        self.corrupt_records = 0
+        """Damaged records set aside since this process opened the spool."""
         self.batches = self._count_records()
 
     # Appending -----------------------------------------------------------------------------------
@@ -87,7 +121,10 @@ class Spool:
         """The oldest batch not yet replayed, or None when the spool is empty."""
         with self._lock:
             found = self._next_record()
-            return None if found is None else _decode(found[0])
+            if found is None:
+                self.batches = 0  # whatever was counted was damaged and has been set aside
+                return None
+            return _decode(found[0])
 
     def pop(self) -> None:
         """Marks the oldest batch replayed (durably) and drops segments that are done."""
@@ -107,40 +144,56 @@ class Spool:
 
     # Internals ----------------------------------------------------------------------------------
     def _next_record(self) -> tuple[bytes, int, int] | None:
-        """(data, segment, offset after it) of the first unread record, moving past finished segments."""
+        """(data, segment, offset after it) of the first unread intact record, moving past finished
+        segments and setting damaged records aside."""
         segment, offset = self._read_segment, self._read_offset
         while True:
             path = self._path(segment)
             if path.exists() and offset < path.stat().st_size:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    length, crc = _HEADER.unpack(f.read(_HEADER.size))
-                    data = f.read(length)
-                if zlib.crc32(data) != crc:
-                    raise OSError(f"spool record at {path}:{offset} is corrupt")
-                return data, segment, offset + _HEADER.size + length
+                data = _read_record(path, offset)
+                if data is not None:
+                    return data, segment, offset + _HEADER.size + len(data)
+                offset = self._set_aside(segment, path.read_bytes(), offset)
+                self._read_segment, self._read_offset = segment, offset
+                continue
             later = [s for s in self._segments if s > segment]
             if not later:
                 return None
             segment, offset = later[0], 0
             self._read_segment, self._read_offset = segment, 0
 
+    def _set_aside(self, segment: int, blob: bytes, offset: int) -> int:
+        """Copies the damaged bytes from `offset` to the next intact record into `corrupt/`; returns
+        where that record starts (or the segment's end)."""
+        resume = _next_intact(blob, offset + 1)
+        target = self.dir / "corrupt" / f"{segment:012d}-{offset:010d}.bin"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(blob[offset:resume])
+        self.corrupt_records += 1
+        log.error(
+            "spool: %d damaged bytes at %s:%d set aside as %s; replay goes on after them",
+            resume - offset,
+            self._path(segment),
+            offset,
+            target,
+        )
+        self._save_cursor_at(segment, resume)
+        self.batches = self._count_records()
+        return resume
+
     def _repair_tail(self) -> None:
+        """Cuts off a record torn by a crash at the end of the last segment; a damaged record with
+        intact ones after it is not a torn tail, and replay sets it aside instead."""
         path = self._path(self._segments[-1])
         if not path.exists():
             return
+        blob = path.read_bytes()
         good = self._read_offset if self._segments[-1] == self._read_segment else 0
-        size = path.stat().st_size
-        with open(path, "r+b") as f:
-            f.seek(good)
-            while good + _HEADER.size <= size:
-                length, crc = _HEADER.unpack(f.read(_HEADER.size))
-                data = f.read(length)
-                if len(data) < length or zlib.crc32(data) != crc:
-                    break
-                good += _HEADER.size + length
-            if good < size:
-                log.warning("spool: cutting a torn record at %s:%d (%d bytes)", path, good, size - good)
+        while good < len(blob) and (data := _record_at(blob, good)) is not None:
+            good += _HEADER.size + len(data)
+        if good < len(blob) and _next_intact(blob, good + 1) == len(blob):
+            log.warning("spool: cutting a torn record at %s:%d (%d bytes)", path, good, len(blob) - good)
+            with open(path, "r+b") as f:
                 f.truncate(good)
                 os.fsync(f.fileno())
 
@@ -168,9 +221,12 @@ class Spool:
             return 0, 0
 
     def _save_cursor(self) -> None:
+        self._save_cursor_at(self._read_segment, self._read_offset)
+
+    def _save_cursor_at(self, segment: int, offset: int) -> None:
         tmp = self._cursor_path.with_suffix(".tmp")
         with open(tmp, "w") as f:
-            f.write(f"{self._read_segment} {self._read_offset}")
+            f.write(f"{segment} {offset}")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._cursor_path)
