@@ -41,8 +41,10 @@ class IntakeConfig:
     keepalive_s: int = 30
 
     def topics(self) -> list[str]:
+        """Telemetry is split across a share group; statuses and command results reach every process,
+        so each one's registry and API know every board's state and every answer to its commands."""
         share = f"$share/{self.share_group}/" if self.share_group else ""
-        return [f"{share}{self.prefix}/+/{suffix}" for suffix in SUFFIXES]
+        return [f"{share}{self.prefix}/+/telemetry"] + [f"{self.prefix}/+/{s}" for s in SUFFIXES[1:]]
 
 
 class MqttIntake:

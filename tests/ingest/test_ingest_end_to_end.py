@@ -207,3 +207,15 @@ def test_two_processes_on_a_shared_subscription_split_the_load_and_store_everyth
     assert backend.count() == {f"dev-{d}": 200 for d in range(10)}
     received = [p.metrics()["sensorfleet_messages_received_total"] for p in (first, second)]
     assert sum(received) == 2000 and min(received) > 0, received
+    # Statuses and command results are not split: each process's API knows them all.
+    pub.publish_json("sf/dev-1/status", {"online": True, "fw": "1.2.3"})
+    pub.publish_json("sf/dev-1/cmd/result", {"id": "c-shared", "ok": True, "result": {"pong": 1}})
+    pub.wait_acked(30)
+    result = "/api/v1/devices/dev-1/commands/c-shared"
+    for ingest in (first, second):
+        wait_until(
+            lambda ingest=ingest: ingest.http.get(result).status_code == 200, 30, "the result everywhere"
+        )
+        answer = ingest.http.get(result).json()
+        assert answer["status"] == "ok" and answer["result"] == {"pong": 1}, answer
+        assert ingest.http.get("/api/v1/devices/dev-1").json()["fw"] == "1.2.3"
