@@ -84,10 +84,12 @@ class InfluxStore:
         check_device(device)
         keys = self.http.query(f"SHOW FIELD KEYS FROM {_ident(self.measurement)}")
         source = f'{_ident(self.measurement)} WHERE "device" = {_string(device)}'
+        fields = sorted({row[0] for s in keys for row in s["values"]})
+        # One selector per statement (with several, InfluxQL drops their timestamps), all in one request.
+        answers = self.http.query_many([f"SELECT last({_field(field)}) FROM {source}" for field in fields])
         out: dict[str, tuple[int, FieldValue]] = {}
-        for field in sorted({row[0] for s in keys for row in s["values"]}):
-            # One selector per statement: with several, InfluxQL drops their timestamps.
-            for s in self.http.query(f"SELECT last({_field(field)}) FROM {source}"):
+        for field, series in zip(fields, answers, strict=True):
+            for s in series:
                 for ts, value in s["values"]:
                     out[field] = (int(ts), _value(value, field in INTEGER_FIELDS))
         return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import httpx
@@ -52,16 +53,26 @@ class InfluxHttp:
 
     def query(self, q: str) -> list[dict[str, Any]]:
         """Runs one InfluxQL statement; returns its series (empty when there are none)."""
+        return self.query_many([q])[0]
+
+    def query_many(self, statements: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Runs several InfluxQL statements in one request; returns each one's series, in order."""
+        if not statements:
+            return []
         try:
-            response = self._client.get("/query", params={"db": self.db, "q": q, "epoch": "ms"})
+            response = self._client.get(
+                "/query", params={"db": self.db, "q": ";\n".join(statements), "epoch": "ms"}
+            )
         except httpx.HTTPError as e:
             raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
         self._raise_for(response)
-        result = orjson.loads(response.content)["results"][0]
-        if "error" in result:
-            raise PermanentStoreError(f"InfluxQL error: {result['error']}")
-        series: list[dict[str, Any]] = result.get("series", [])
-        return series
+        results = sorted(orjson.loads(response.content)["results"], key=lambda r: r.get("statement_id", 0))
+        if len(results) != len(statements):
+            raise PermanentStoreError(f"InfluxQL answered {len(results)} of {len(statements)} statements")
+        for result in results:
+            if "error" in result:
+                raise PermanentStoreError(f"InfluxQL error: {result['error']}")
+        return [result.get("series", []) for result in results]
 
     def ping(self) -> bool:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.errors import PermanentStoreError, QueryError
@@ -113,3 +114,37 @@ def test_unchecked_query_parameters_are_refused_by_both(
     for store in stores:
         with pytest.raises(QueryError):
             store.series(device, metric, start, end, agg, every)
+
+
+class CountingTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        return super().handle_request(request)
+
+
+def test_influx_latest_values_of_many_metrics_take_two_requests(influxd: InfluxDB, influx_db: str) -> None:
+    transport = CountingTransport()
+    store = InfluxStore(InfluxHttp(influxd.url, influx_db, transport=transport))
+    store.write([Point("dev-1", T0 + i, {f"m{i}": float(i), "seq": i}) for i in range(6)])
+    store.write([Point("dev-2", T0 + 9, {"m0": 9.5})])
+    transport.requests.clear()
+    latest = store.latest_values("dev-1")
+    assert latest == {**{f"m{i}": (T0 + i, float(i)) for i in range(6)}, "seq": (T0 + 5, 5)}
+    assert transport.requests == ["/query", "/query"]  # the field keys, then every metric at once
+    store.close()
+
+
+def test_influx_query_many_answers_in_order_and_an_error_fails_the_call(
+    influxd: InfluxDB, influx_db: str
+) -> None:
+    http = InfluxHttp(influxd.url, influx_db)
+    http.write(b"telemetry,device=dev-1 a=1.5,b=2.5 1764000000000")
+    a, b = http.query_many(['SELECT "a" FROM "telemetry"', 'SELECT "b" FROM "telemetry"'])
+    assert (a[0]["values"], b[0]["values"]) == ([[1764000000000, 1.5]], [[1764000000000, 2.5]])
+    with pytest.raises(PermanentStoreError, match="InfluxQL error"):
+        http.query_many(['SELECT "a" FROM "telemetry"', 'SHOW FIELD KEYS ON "no_such_database"'])
+    http.close()
