@@ -101,6 +101,7 @@ class IngestService:
                 protocol="5" if s.mqtt_url else "3.1.1",  # amqtt speaks MQTT 3.1.1 only
                 session_expiry_s=s.mqtt_session_expiry_s,
                 receive_maximum=s.mqtt_receive_maximum,
+                keepalive_s=s.mqtt_keepalive_s,
             ),
             self._received,
         )

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(
         1000, ge=1, le=65535, description="unacknowledged messages in flight to us"
     )
+    mqtt_keepalive_s: int = Field(
+        30, ge=5, le=3600, description="MQTT keepalive: a dead broker connection is noticed within 1.5×"
+    )
     strict_devices: bool = Field(False, description="only store devices already in the registry")
     batch_points: int = Field(5000, ge=1, description="flush the write buffer at this many points")
     batch_messages: int = Field(500, ge=1, description="…or at this many unacknowledged messages")
