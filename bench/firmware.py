@@ -6,7 +6,6 @@ headers not counted), telemetry payload bytes per reading, and the heap high-wat
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -16,11 +15,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "firmware"))
-
-from fwtools import Board, board_config, make_board_dir
-
+from support.boards import Board, board_config, make_board_dir
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fwtools import Board, make_board_dir
+from support.boards import Board, make_board_dir
 
 # mp/ holds MicroPython test modules: run under MicroPython by test_fw_mp_units.py, not by pytest.
 collect_ignore = ["mp"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from fwtools import Board, board_config
+from support.boards import Board, board_config
 
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder

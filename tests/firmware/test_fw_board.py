@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 
-from fwtools import Board, batches, board_config, seqs_by_boot
+from support.boards import Board, batches, board_config, seqs_by_boot
 
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fwtools import Board, board_config
+from support.boards import Board, board_config
 
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder, settle

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fwtools import FIRMWARE, MP_TESTS
+from support.boards import FIRMWARE, MP_TESTS
 
 from support.micropython import micropython_binary
 

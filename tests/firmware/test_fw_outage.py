@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 
-from fwtools import (
+from support.boards import (
     Board,
     DurableRecorder,
     batches,

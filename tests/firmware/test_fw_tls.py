@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fwtools import Board, batches, board_config
+from support.boards import Board, batches, board_config
 
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder

@@ -10,7 +10,6 @@ registry's completeness figures, read through the API, say the same.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,13 +23,11 @@ from ingest.provision.boardconfig import BoardSettings
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.provisioning import add_device
 from ingest.provision.registry import DeviceRegistry
+from support.boards import Board, board_config, make_board_dir
 from support.faultproxy import TcpProxy
 from support.influx import InfluxDB
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.serve import ServeProcess
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "firmware"))
-from fwtools import Board, board_config, make_board_dir
 
 MEASUREMENT = "telemetry"
 DROPPED = "dropped"

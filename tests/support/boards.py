@@ -1,5 +1,5 @@
-"""Helpers for the firmware tests and bench: virtual-board directories, a durable MQTT recorder,
-and decoding of what the boards publish."""
+"""Virtual boards for the firmware and reliability tests and the benchmarks: board directories, a
+durable MQTT recorder, and decoding of what the boards publish."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from support.micropython import VirtualBoard
-from support.procs import wait_until
+from .micropython import VirtualBoard
+from .procs import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
-MP_TESTS = Path(__file__).resolve().parent / "mp"
+MP_TESTS = REPO / "tests" / "firmware" / "mp"
 STATS = re.compile(r"^(stats|final) (.*)$", re.M)
 
 
