@@ -1,5 +1,5 @@
-"""The device registry (SQLite under the data dir): who was seen, their status, completeness per boot,
-and each device's static tags.
+"""The device registry (SQLite under the data dir): who was seen, their status, the recent changes of that
+status, completeness per boot, and each device's static tags.
 
 Updated by the writer after a batch is safe (so counts match what is stored) and read by the API.
 Tags are set by `sensorfleet device tag` in another process while the service runs: the service keeps
@@ -25,6 +25,8 @@ from ingest.registry.tags import check_device_id, check_tags
 from ingest.storage.sqlite import open_database
 
 BOOTS_KEPT = 8
+STATUS_CHANGES_KEPT = 500
+"""Per device; older status changes are deleted as new ones are recorded."""
 REGISTRY_FILE = "registry.sqlite"
 """Under the data dir; opened by the service and by `sensorfleet device tag`."""
 _SCHEMA = """
@@ -40,6 +42,11 @@ CREATE TABLE IF NOT EXISTS seq_ranges (
 CREATE TABLE IF NOT EXISTS device_tags (
     device TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (device, key)
 );
+CREATE TABLE IF NOT EXISTS status_changes (
+    id INTEGER PRIMARY KEY, device TEXT NOT NULL, at_ms INTEGER NOT NULL, online INTEGER NOT NULL,
+    fw TEXT, boot INTEGER, changed TEXT NOT NULL, retained INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS status_changes_by_device ON status_changes (device, id);
 CREATE TABLE IF NOT EXISTS command_results (
     device TEXT NOT NULL, id TEXT NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (device, id)
@@ -52,6 +59,20 @@ class BootCompleteness:
     boot: int
     received: int
     missing: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The device's state after a status message that changed `online`, `boot` or `fw`."""
+
+    at_ms: int
+    online: bool
+    fw: str | None
+    boot: int | None
+    changed: tuple[str, ...]
+    """Of `online`, `boot`, `fw`: those that differ from what was known before."""
+    retained: bool
+    """Learned from the broker's retained copy on (re)connecting: it happened at or before `at_ms`."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +107,9 @@ class Registry:
         strict: bool = False,
         tags_check_s: float = TAGS_CHECK_S,
         clock: Callable[[], float] = time.monotonic,
+        status_changes_kept: int = STATUS_CHANGES_KEPT,
     ):
-        self.strict = strict
+        self.strict, self.status_changes_kept = strict, status_changes_kept
         # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
         self._db = open_database(path, synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
@@ -150,26 +172,49 @@ class Registry:
         return total_duplicates
 
     def set_status(self, device: str, status: Status, received_ms: int, retained: bool = False) -> None:
-        """A retained status is the broker's copy from earlier: it does not say the device was seen now."""
+        """A retained status is the broker's copy from earlier: it does not say the device was seen now.
+
+        A status that changes `online`, `boot` or `fw` is also added to the device's status changes. A
+        retained one is compared like any other: the broker redelivers it on every reconnect, usually
+        repeating what is known (nothing to add), but after an outage it may be the only news of a change,
+        and the fresh copy of a change queued for the session may arrive after it (then it is the repeat)."""
         birth = {"online": status.online, "fw": status.fw, "boot": status.boot, "rssi": status.rssi}
         body = orjson.dumps(
             {**{k: v for k, v in birth.items() if v is not None}, **(status.extra or {})}
         ).decode()
         with self._lock:
-            self._db.execute(
-                "INSERT INTO devices "
-                "(id, first_seen_ms, last_seen_ms, online, status_ms, fw, rssi, boot, status) "
-                "VALUES (?1, ?2, ?2, ?3, ?2, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
-                "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
-                "last_seen_ms = CASE WHEN ?8 THEN last_seen_ms "
-                "ELSE MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms) END, "
-                "online = excluded.online, "
-                "status_ms = excluded.status_ms, fw = COALESCE(excluded.fw, fw), "
-                "rssi = COALESCE(excluded.rssi, rssi), boot = COALESCE(excluded.boot, boot), "
-                "status = excluded.status",
-                (device, received_ms, status.online, status.fw, status.rssi, status.boot, body, retained),
-            )
+            with self._write():
+                known = self._db.execute(
+                    "SELECT online, fw, boot FROM devices WHERE id = ?", (device,)
+                ).fetchone() or (None, None, None)
+                self._db.execute(
+                    "INSERT INTO devices "
+                    "(id, first_seen_ms, last_seen_ms, online, status_ms, fw, rssi, boot, status) "
+                    "VALUES (?1, ?2, ?2, ?3, ?2, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+                    "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
+                    "last_seen_ms = CASE WHEN ?8 THEN last_seen_ms "
+                    "ELSE MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms) END, "
+                    "online = excluded.online, "
+                    "status_ms = excluded.status_ms, fw = COALESCE(excluded.fw, fw), "
+                    "rssi = COALESCE(excluded.rssi, rssi), boot = COALESCE(excluded.boot, boot), "
+                    "status = excluded.status",
+                    (device, received_ms, status.online, status.fw, status.rssi, status.boot, body, retained),
+                )
+                self._record_change(device, known, status, received_ms, retained)
             self._known.add(device)
+
+    def status_changes(self, device: str, limit: int = STATUS_CHANGES_KEPT) -> list[StatusChange]:
+        """The device's recorded status changes, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at_ms, online, fw, boot, changed, retained FROM status_changes "
+                "WHERE device = ? ORDER BY id DESC LIMIT ?",
+                (device, limit),
+            ).fetchall()
+        return [
+            StatusChange(at, bool(online), fw, boot, tuple(changed.split(",")), bool(retained))
+            for at, online, fw, boot, changed, retained in rows
+        ]
 
     def record_command_result(self, device: str, command_id: str, body: bytes, received_ms: int) -> None:
         with self._lock:
@@ -291,6 +336,46 @@ class Registry:
             )
             for r in rows
         ]
+
+    def _record_change(
+        self,
+        device: str,
+        known: tuple[Any, Any, Any],
+        status: Status,
+        received_ms: int,
+        retained: bool,
+    ) -> None:
+        """In `set_status`'s transaction; `known` is (online, fw, boot) before this status.
+
+        A status without `fw` or `boot` (the last will) keeps them as they were: it changes only `online`."""
+        online, fw, boot = known
+        compared: tuple[tuple[str, object, object], ...] = (
+            ("online", status.online, online),
+            ("boot", status.boot, boot),
+            ("fw", status.fw, fw),
+        )
+        changed = [name for name, now, before in compared if now is not None and now != before]
+        if not changed:
+            return
+        self._db.execute(
+            "INSERT INTO status_changes (device, at_ms, online, fw, boot, changed, retained) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                device,
+                received_ms,
+                status.online,
+                status.fw if status.fw is not None else fw,
+                status.boot if status.boot is not None else boot,
+                ",".join(changed),
+                retained,
+            ),
+        )
+        # One index seek to the oldest row kept: a status change is rare, trimming at each one is cheap.
+        self._db.execute(
+            "DELETE FROM status_changes WHERE device = ?1 AND id <= (SELECT id FROM status_changes "
+            "WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            (device, self.status_changes_kept),
+        )
 
     def _forget_old_boots(self, devices: set[str]) -> None:
         for device in devices:
