@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -50,6 +50,49 @@ class DeviceOut(BaseModel):
 
 class DevicesOut(BaseModel):
     devices: list[DeviceOut]
+
+
+class StatusChangeOut(BaseModel):
+    at: int = Field(description="epoch ms when the ingest received the status")
+    online: bool
+    fw: str | None = Field(description="the firmware version after the change")
+    boot: int | None = Field(description="the board's boot count after the change")
+    changed: list[Literal["online", "boot", "fw"]] = Field(description="what differs from the state before")
+    retained: bool = Field(
+        description="learned from the broker's retained copy when the ingest (re)connected: "
+        "the change happened at or before `at`"
+    )
+
+
+class StatusHistoryOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "device": "dev-1",
+                "changes": [
+                    {
+                        "at": 1764000060000,
+                        "online": True,
+                        "fw": "0.3.1",
+                        "boot": 5,
+                        "changed": ["online", "boot"],
+                        "retained": False,
+                    },
+                    {
+                        "at": 1764000000000,
+                        "online": False,
+                        "fw": "0.3.1",
+                        "boot": 4,
+                        "changed": ["online"],
+                        "retained": False,
+                    },
+                ],
+            }
+        }
+    )
+
+    device: str
+    changes: list[StatusChangeOut] = Field(description="newest first")
 
 
 class SeriesOut(BaseModel):
