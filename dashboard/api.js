@@ -43,6 +43,12 @@ export const listDevices = async () => {
 
 export const getDevice = (id) => json(`/api/v1/devices/${encodeURIComponent(id)}`);
 
+// Newest first: [{at, online, fw, boot, changed: ["online"|"boot"|"fw"], retained}].
+export async function getStatusHistory(id, limit = 100) {
+  const body = await json(`/api/v1/devices/${encodeURIComponent(id)}/status-history?limit=${limit}`);
+  return body.changes;
+}
+
 export function getSeries(id, metric, { start, end, maxPoints, agg = "mean" }) {
   const q = new URLSearchParams({ metric, start, agg, max_points: String(maxPoints) });
   if (end) q.set("end", end);

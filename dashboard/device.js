@@ -1,4 +1,5 @@
-// The device view: a chart per metric over a chosen range, live, with commands and CSV export.
+// The device view: a chart per metric over a chosen range, live, with commands, CSV export and the
+// device's status history.
 
 import * as api from "./api.js";
 import { TimeChart } from "./charts.js";
@@ -9,6 +10,9 @@ export const RANGES = { "15m": "15 min", "1h": "1 h", "6h": "6 h", "24h": "24 h"
 
 // A chart never asks for more points than it has pixels to draw them on.
 const pointsFor = (el) => Math.max(50, Math.min(2000, Math.floor(el.clientWidth || 600)));
+
+// As many as the API sends by default: a page open for days does not grow without end.
+const HISTORY_SHOWN = 100;
 
 const toLocalInput = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 
@@ -23,9 +27,13 @@ export class DeviceView {
   }
 
   async mount() {
-    const device = normalise(await api.getDevice(this.id));
+    const [raw, history] = await Promise.all([api.getDevice(this.id), api.getStatusHistory(this.id)]);
     if (this.abort.signal.aborted) return;
+    const device = normalise(raw);
     this.device = device;
+    this.history = history;
+    // What a live status is compared with, as the registry does, so a change it already recorded is not shown twice.
+    this.known = history[0] ?? { online: device.online, fw: raw.fw ?? null, boot: raw.status?.boot ?? null };
     const rangeButtons = Object.entries(RANGES)
       .map(([key, label]) => `<button type="button" data-range="${key}" aria-pressed="${this.range.start === `-${key}`}">${label}</button>`)
       .join("");
@@ -63,7 +71,7 @@ export class DeviceView {
         </div>
       </section>`;
     this.renderSummary();
-    this.pushHistory({ online: device.online, at: device.lastSeen });
+    this.renderHistory();
     this.root.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => this.pick(b.dataset.range)));
     this.root.querySelector("#custom").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -81,10 +89,10 @@ export class DeviceView {
     });
     this.onResize = () => this.charts.forEach((c) => c.resize());
     window.addEventListener("resize", this.onResize);
-    await this.load();
-    if (this.abort.signal.aborted) return;
+    // Subscribed before the charts load, so no status change falls between the history and the stream.
     api.stream((type, data) => this.onEvent(type, data), { device: this.id, signal: this.abort.signal }).catch(() => {});
     this.timer = setInterval(() => this.renderSummary(), 1000);
+    await this.load();
   }
 
   unmount() {
@@ -163,19 +171,42 @@ export class DeviceView {
         }
       }
     } else if (type === "status") {
-      if (Boolean(data.online) !== this.device.online) this.pushHistory({ online: Boolean(data.online), at: Date.now() });
+      this.noteStatus(data);
       this.device.online = Boolean(data.online);
       for (const key of ["fw", "rssi", "outbox", "dropped"]) if (key in data) this.device[key] = data[key];
     }
     this.renderSummary();
   }
 
-  pushHistory(entry) {
-    this.history.unshift(entry);
-    this.root.querySelector("#history").innerHTML = this.history
-      .slice(0, 50)
-      .map((h) => `<li><span class="dot ${h.online ? "online" : "offline"}"></span>${h.online ? "online" : "offline"} <span class="muted">${h.at ? new Date(h.at).toLocaleString() : ""}</span></li>`)
-      .join("");
+  // The same rule as the registry's: `online` flipped, or a `boot` or `fw` the status carries is new.
+  noteStatus(data) {
+    const online = Boolean(data.online);
+    const changed = [];
+    if (online !== this.known.online) changed.push("online");
+    if (data.boot != null && data.boot !== this.known.boot) changed.push("boot");
+    if (data.fw != null && data.fw !== this.known.fw) changed.push("fw");
+    if (!changed.length) return;
+    this.known = { at: Date.now(), online, fw: data.fw ?? this.known.fw, boot: data.boot ?? this.known.boot, changed, retained: false };
+    this.history.unshift(this.known);
+    this.history.length = Math.min(this.history.length, HISTORY_SHOWN);
+    this.renderHistory();
+  }
+
+  renderHistory() {
+    const list = this.root.querySelector("#history");
+    if (!this.history.length) {
+      list.innerHTML = '<li class="muted">No status changes recorded yet.</li>';
+      return;
+    }
+    list.innerHTML = this.history.map((h) => {
+      const what = [];
+      if (h.changed.includes("online")) what.push(h.online ? "online" : "offline");
+      if (h.changed.includes("boot")) what.push(`boot ${h.boot}`);
+      if (h.changed.includes("fw")) what.push(`fw ${escapeHtml(h.fw)}`);
+      const when = `${h.retained ? "at or before " : ""}${new Date(h.at).toLocaleString()}`;
+      return `<li data-online="${h.online}" data-boot="${h.boot ?? ""}" data-changed="${h.changed.join(" ")}" data-at="${h.at}">`
+        + `<span class="dot ${h.online ? "online" : "offline"}"></span>${what.join(" · ")} <span class="muted">${when}</span></li>`;
+    }).join("");
   }
 
   renderSummary() {

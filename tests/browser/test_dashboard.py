@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -223,6 +224,42 @@ def test_unreachable_server_gets_a_message_not_a_blank_page(stack: Stack, browse
     expect(p.locator("#banner")).to_contain_text("unreachable", timeout=10_000)
     expect(p.get_by_role("button", name="Try again")).to_be_visible()
     context.close()
+
+
+def status_of(stack: Stack, device: str) -> dict[str, object]:
+    found: dict[str, object] = stack.api.get(f"/api/v1/devices/{device}").json()["status"]
+    return found
+
+
+def test_device_view_shows_status_changes_from_before_it_opened(
+    stack: Stack, page: tuple[Page, PageProblems]
+) -> None:
+    member = stack.fleet.boards[1]
+    device, boot = member.device_id, status_of(stack, member.device_id)["boot"]
+    assert isinstance(boot, int) and member.board.pid is not None
+    os.kill(member.board.pid, signal.SIGKILL)
+    member.board.stop()
+    # Polled gently: the token's request rate is limited.
+    wait_until(lambda: status_of(stack, device)["online"] is False, 3 * KEEPALIVE_S + 10, "offline", 0.5)
+    member.board.start()
+    wait_until(lambda: status_of(stack, device).get("boot") == boot + 1, 30, "back, booted again", 0.5)
+
+    p, problems = page
+    p.goto(f"{stack.base}/#token={stack.token}")
+    p.goto(f"{stack.base}/#/device/{device}")
+    entries = p.locator("#history li")
+    expect(entries.first).to_have_attribute("data-changed", "online boot", timeout=15_000)
+    expect(entries.first).to_contain_text(f"online · boot {boot + 1}")
+    expect(entries.nth(1)).to_have_attribute("data-online", "false")
+    expect(entries.nth(1)).to_contain_text("offline")
+    # The board's first birth, recorded when the fleet started, is the oldest.
+    expect(entries.last).to_contain_text(f"online · boot {boot}")
+    # Statuses keep arriving live, the history's newest among them: none may be shown a second time.
+    p.wait_for_timeout(1500)
+    states = entries.evaluate_all("items => items.map((li) => li.dataset.online + '/' + li.dataset.boot)")
+    assert all(a != b for a, b in pairwise(states)), states
+    screenshot(p, "device-history-desktop")
+    problems.assert_clean()
 
 
 def test_stopped_board_turns_offline_within_its_keepalive(
