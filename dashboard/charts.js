@@ -26,6 +26,23 @@ export function sparkline(el, points, { width, colors }) {
   );
 }
 
+// As many decimals as the tick spacing needs, so neighbouring ticks never read the same.
+function tickLabels(ticks, unit) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(step || 1))));
+  return ticks.map((t) => `${t.toFixed(decimals)}${unit ? ` ${unit}` : ""}`);
+}
+
+// The value axis as wide as its longest label ("1011.84 hPa" does not fit a fixed width); uPlot calls
+// this again after the labels change, and a second cycle keeps the size it has to stop re-layouting.
+function fitLabels(u, values, axisIdx, cycleNum) {
+  const axis = u.axes[axisIdx];
+  if (cycleNum > 1) return axis._size;
+  const longest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), "");
+  u.ctx.font = axis.font[0];
+  return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio);
+}
+
 export class TimeChart {
   constructor(el, metric, points, { onZoom } = {}) {
     this.el = el;
@@ -39,8 +56,8 @@ export class TimeChart {
         scales: { x: { time: true } },
         axes: [
           { stroke: colors.muted, grid: { stroke: colors.grid } },
-          { stroke: colors.muted, grid: { stroke: colors.grid }, size: 80,
-            values: (u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit ? ` ${unit}` : ""}`) },
+          { stroke: colors.muted, grid: { stroke: colors.grid }, size: fitLabels,
+            values: (u, ticks) => tickLabels(ticks, unit) },
         ],
         series: [
           {},
