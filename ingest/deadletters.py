@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.storage.sqlite import open_database
+from ingest.storage.sqlite import open_database, write_transaction
 
 MAX_STORED_PAYLOAD = 64 * 1024
 _SCHEMA = """
@@ -39,14 +39,12 @@ class DeadLetters:
             (d.received_ms, d.topic, d.reason, d.payload[:MAX_STORED_PAYLOAD], len(d.payload))
             for d in letters
         ]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, write_transaction(self._db):
             self._db.executemany(
                 "INSERT INTO dead_letters (received_ms, topic, reason, payload, payload_bytes) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            self._db.execute("COMMIT")
 
     def recent(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import orjson
 from ingest.codec.payload import Status, Telemetry
 from ingest.registry.completeness import SeqRanges
 from ingest.registry.tags import check_device_id, check_tags
-from ingest.storage.sqlite import open_database
+from ingest.storage.sqlite import open_database, write_transaction
 
 BOOTS_KEPT = 8
 STATUS_CHANGES_KEPT = 500
@@ -152,7 +151,7 @@ class Registry:
                     counts[1] += duplicates
                     total_duplicates += duplicates
                     touched.add((t.device, t.boot))
-            with self._write():
+            with write_transaction(self._db):
                 self._db.executemany(
                     "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -183,7 +182,7 @@ class Registry:
             {**{k: v for k, v in birth.items() if v is not None}, **(status.extra or {})}
         ).decode()
         with self._lock:
-            with self._write():
+            with write_transaction(self._db):
                 known = self._db.execute(
                     "SELECT online, fw, boot FROM devices WHERE id = ?", (device,)
                 ).fetchone() or (None, None, None)
@@ -251,7 +250,7 @@ class Registry:
         check_device_id(device)
         check_tags(tags, remove)
         with self._lock:
-            with self._write():
+            with write_transaction(self._db):
                 if replace:
                     self._db.execute("DELETE FROM device_tags WHERE device = ?", (device,))
                 self._db.executemany(
@@ -281,17 +280,6 @@ class Registry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One write transaction on the shared connection; the caller holds the lock."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def _reload_tags_if_changed(self) -> None:
         """Re-reads the tags when another connection (the CLI) has committed since the last look.

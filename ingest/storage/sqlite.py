@@ -45,6 +45,20 @@ def transaction(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on a connection from `open_database` (the caller holds its lock):
+    committed when the block ends, rolled back if it raises, so the connection is never left inside
+    an open transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def open_database(path: Path, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> sqlite3.Connection:
     """A connection shared by threads under the caller's lock; WAL so readers never wait for the writer.
 
@@ -79,14 +93,9 @@ class SqliteStore:
                     new_kinds[k] = kind
             rows.extend((p.device, k, p.ts_ms, v) for k, v in p.fields.items())
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(self._db):
                 self._db.executemany("INSERT OR IGNORE INTO field_kinds VALUES (?, ?)", new_kinds.items())
                 self._db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._kinds.update(new_kinds)
         if refused:
             raise PermanentStoreError(f"field type conflict: {refused} point(s) refused")
