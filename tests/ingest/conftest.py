@@ -36,7 +36,7 @@ def start_ingest(tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
 
     yield start
     for proc in started:
-        proc.stop()
+        proc.close()
 
 
 @pytest.fixture

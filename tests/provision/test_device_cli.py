@@ -22,6 +22,7 @@ from ingest.provision.passwd import verify_password
 from ingest.registry.devices import Registry
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import free_port, wait_until
+from support.serve import SENSORFLEET
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -196,9 +197,8 @@ def test_deploy_resets_the_board_and_skips_the_birth_without_a_broker(
 
 
 def test_the_installed_command(tmp_path: Path) -> None:
-    binary = Path(sys.executable).with_name("sensorfleet")
     result = subprocess.run(
-        [str(binary), "device", "add", "../etc", "--data-dir", str(tmp_path)],
+        [SENSORFLEET, "device", "add", "../etc", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,

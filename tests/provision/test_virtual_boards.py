@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ingest.provision.virtual import SIM_SENSOR_SETS, build_fleet
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder
 from support.procs import wait_until
+from support.serve import SENSORFLEET
 
 
 def metrics_by_device(recorder: Recorder) -> dict[str, set[str]]:
@@ -125,7 +125,7 @@ def test_simulate_stops_its_boards_when_stopped(tmp_path: Path, mosquitto: Mosqu
     log = tmp_path / "simulate.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("sensorfleet")), "device", "simulate", "2",
+            [SENSORFLEET, "device", "simulate", "2",
              "--mqtt-port", str(mosquitto.port), "--data-dir", str(tmp_path)],
             stdout=out,
             stderr=subprocess.STDOUT,
