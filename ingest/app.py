@@ -44,10 +44,15 @@ class Health:
     store_ok: bool
     spool_full: bool
     spool_batches: int
+    writer_held_s: float
+    """How long the writer has held a batch unacknowledged because the store or the disk failed."""
+    writer_held_too_long: bool
+    hold_reason: str
 
     @property
     def ready(self) -> bool:
-        return self.broker_connected and self.store_ok and not self.spool_full
+        held = self.spool_full or self.writer_held_too_long
+        return self.broker_connected and self.store_ok and not held
 
 
 def build_store(settings: Settings, tags_for: TagsFor = no_tags) -> Store:
@@ -70,9 +75,11 @@ class IngestService:
         self.settings = s = settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self.registry = Registry(s.data_dir / REGISTRY_FILE, strict=s.strict_devices)
+        self.registry = Registry(
+            s.data_dir / REGISTRY_FILE, strict=s.strict_devices, max_metrics=s.max_metrics_per_device
+        )
         self.store = store or build_store(s, self.registry.tags_for)
-        self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite")
+        self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite", kept=s.dead_letters_kept)
         self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
         self.writer = Writer(
             self.store,
@@ -85,9 +92,12 @@ class IngestService:
                 batch_messages=s.batch_messages,
                 flush_interval_s=s.flush_interval_ms / 1000,
                 write_attempts=s.write_attempts,
+                hold_max_s=s.hold_max_s,
             ),
         )
-        limits = Limits(s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000)
+        limits = Limits(
+            s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000, s.max_metrics_per_reading
+        )
         self.router = Router(s.topic_prefix, limits, self.registry, self.metrics)
         self.listeners: list[Callable[[Work], None]] = []
         """Called with each routed message (e.g. the API's live event stream), after the writer has it."""
@@ -123,6 +133,11 @@ class IngestService:
         )
         m.gauge("store_ok", "1 while the last write to the store succeeded", lambda: self.writer.store_ok)
         m.gauge("writer_pending", "messages waiting for the writer", lambda: self.writer.pending())
+        m.gauge(
+            "writer_held_seconds",
+            "how long a batch has waited unacknowledged for the store or the disk",
+            lambda: self.writer.held_for(),
+        )
 
     def _received(self, message: Message) -> None:
         work = self.router.route(message)
@@ -157,6 +172,9 @@ class IngestService:
             store_ok=self.writer.store_ok and self.store.ping(),
             spool_full=self.writer.spool_full,
             spool_batches=self.spool.batches,
+            writer_held_s=round(self.writer.held_for(), 3),
+            writer_held_too_long=self.writer.held_too_long(),
+            hold_reason=self.writer.hold_reason,
         )
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:

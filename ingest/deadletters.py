@@ -28,11 +28,17 @@ class DeadLetter:
     payload_bytes: int = -1
 
 
+DEAD_LETTERS_KEPT = 100_000
+
+
 class DeadLetters:
-    def __init__(self, path: Path):
+    """Keeps the newest `kept` letters: a flood of bad messages costs bounded disk."""
+
+    def __init__(self, path: Path, kept: int = DEAD_LETTERS_KEPT):
         self._db = open_database(path)
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self.kept = kept
 
     def add(self, letters: Sequence[DeadLetter]) -> None:
         rows = [
@@ -44,6 +50,9 @@ class DeadLetters:
                 "INSERT INTO dead_letters (received_ms, topic, reason, payload, payload_bytes) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
+            )
+            self._db.execute(
+                "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?", (self.kept,)
             )
 
     def recent(self, limit: int = 100) -> list[DeadLetter]:

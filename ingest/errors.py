@@ -10,7 +10,16 @@ SensorfleetError
 ├── QueryError             a query the stores will not run (unknown metric or aggregate, bad range)
 ├── SpoolFullError         the on-disk spool is at its limit: stop acknowledging
 └── DeviceError            talking to a board (provisioning, deploy, virtual boards) failed
+
+`is_outage` tells an outage (the store or the disk unavailable: retry later) from an error that one
+message caused (isolate it), whatever type either one has.
 """
+
+from __future__ import annotations
+
+import sqlite3
+
+_SQLITE_OUTAGES = ("locked", "busy", "disk", "full", "unable to open", "readonly", "i/o")
 
 
 class SensorfleetError(Exception):
@@ -53,3 +62,16 @@ class SpoolFullError(SensorfleetError):
 
 class DeviceError(SensorfleetError):
     pass
+
+
+def is_outage(e: BaseException) -> bool:
+    """True for errors of the store or the disk, which no message caused and a retry may cure:
+    TransientStoreError, a full spool, OSError (ENOSPC, EIO…) and SQLite's locked/busy/disk/full/I/O
+    errors. Everything else (a value SQLite or InfluxDB refuses, an overflow, a bug reached by one
+    message's content) is the message's."""
+    if isinstance(e, TransientStoreError | SpoolFullError | OSError | MemoryError):
+        return True
+    if isinstance(e, sqlite3.OperationalError):
+        text = str(e).lower()
+        return any(word in text for word in _SQLITE_OUTAGES)
+    return False

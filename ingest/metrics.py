@@ -17,6 +17,8 @@ COUNTERS = {
     "duplicates": "readings received again (same device, boot and seq)",
     "messages_acked": "messages acknowledged to the broker",
     "write_errors": "failed write attempts to the store",
+    "status_keys_dropped": "status keys outside the schema, left out of the stored status",
+    "isolated_failures": "messages dead-lettered because processing them raised after decode",
 }
 
 

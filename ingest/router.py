@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from ingest.codec.payload import Limits, decode_json, decode_status, decode_telemetry, parse_topic
+from ingest.codec.payload import Limits, decode_command_result, decode_status, decode_telemetry, parse_topic
 from ingest.errors import PayloadError
 from ingest.metrics import Metrics
 from ingest.registry.devices import Registry
@@ -28,8 +28,8 @@ class Router:
         except PayloadError as e:
             return Work(message, rejected=str(e))
         except Exception as e:  # a bug must cost one message, never the intake
-            log.exception("unexpected error decoding a message on %s", message.topic)
-            return Work(message, rejected=f"internal error: {e!r}")
+            log.exception("unexpected error decoding a message on %s", message.topic[:200])
+            return Work(message, rejected=f"internal error: {e!r}"[:500])
 
     def _decode(self, message: Message) -> Work:
         device, kind = parse_topic(self.prefix, message.topic)
@@ -37,13 +37,20 @@ class Router:
             raise PayloadError(f"device {device!r} is not registered (strict mode)")
         if kind == "telemetry":
             telemetry = decode_telemetry(device, message.payload, message.received_ms, self.limits)
+            over = self.registry.claim_metrics(device, {k for p in telemetry.points for k in p.fields})
+            if over:
+                raise PayloadError(
+                    f"device {device!r} would use more than {self.registry.max_metrics} metric names "
+                    f"(new: {', '.join(sorted(over)[:5])}{', …' if len(over) > 5 else ''})"
+                )
             self.metrics.add("readings_received", len(telemetry.points))
             return Work(message, telemetry=telemetry)
         if kind == "status":
             if not message.payload:
                 raise PayloadError("empty status (a cleared retained message)")
-            return Work(message, status=(device, decode_status(message.payload, self.limits)))
-        doc = decode_json(message.payload, self.limits)
-        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
-            raise PayloadError("a command result is an object with a string `id`")
-        return Work(message, command_result=(device, doc["id"]))
+            status = decode_status(message.payload, self.limits)
+            if status.dropped_keys:
+                self.metrics.add("status_keys_dropped", status.dropped_keys)
+            return Work(message, status=(device, status))
+        result = decode_command_result(message.payload, self.limits)
+        return Work(message, command_result=(device, result.id))

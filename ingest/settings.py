@@ -12,9 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.contract import MAX_METRICS_PER_DEVICE, MAX_METRICS_PER_READING, TOPIC_PREFIX
 from ingest.errors import ConfigError
-
-TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 class Settings(BaseSettings):
@@ -27,7 +26,7 @@ class Settings(BaseSettings):
     influx_token: str | None = None
     influx_org: str | None = None
     measurement: str = "telemetry"
-    topic_prefix: str = Field("sf", pattern=TOPIC_PREFIX_PATTERN)
+    topic_prefix: str = Field("sf", pattern=TOPIC_PREFIX.pattern)
     data_dir: Path = Path("./sensorfleet-data")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
@@ -57,6 +56,14 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
     max_past_s: int = Field(30 * 24 * 3600, ge=0, description="oldest device timestamp accepted")
     max_future_s: int = Field(300, ge=0, description="how far ahead of our clock a device timestamp may be")
+    max_metrics_per_reading: int = Field(MAX_METRICS_PER_READING, ge=1, le=1000)
+    max_metrics_per_device: int = Field(
+        MAX_METRICS_PER_DEVICE, ge=1, le=10_000, description="distinct metric names a device may ever use"
+    )
+    hold_max_s: float = Field(
+        60.0, gt=0, description="a batch unacknowledged this long (store or disk down) makes /readyz fail"
+    )
+    dead_letters_kept: int = Field(100_000, ge=100, description="the newest dead letters kept")
 
     @field_validator("mqtt_url")
     @classmethod

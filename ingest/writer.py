@@ -4,8 +4,13 @@ One thread, in order: a batch (by size, message count or age) is written to the 
 if the store stays unavailable the batch goes to the fsync'd spool instead; either way the messages
 are then safe and acknowledged. While the spool holds anything, new batches queue behind it so the
 store receives everything in order. A full spool stops acknowledgements (the broker keeps the
-messages) until there is room. Messages that can never be stored are isolated by halving the batch
-and go to the dead letters; the rest of the batch is unaffected.
+messages) until there is room.
+
+Isolation is a mechanism, not a list of cases (design.md §9): whatever exception one message causes
+after decode (in the store, the registry or anywhere else on the write path) is found by halving the
+batch, and that message goes to the dead letters with the reason and is acknowledged; the rest of the
+batch is unaffected. Only an outage (`errors.is_outage`: the store or the disk unavailable) holds a
+batch, and a batch held longer than `hold_max_s` is reported by `held_for()` (so `/readyz` fails).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import orjson
 
 from ingest.codec.payload import Status, Telemetry
 from ingest.deadletters import DeadLetter, DeadLetters
-from ingest.errors import PermanentStoreError, SpoolFullError, TransientStoreError
+from ingest.errors import PermanentStoreError, SpoolFullError, TransientStoreError, is_outage
 from ingest.metrics import Metrics
 from ingest.points import Point
 from ingest.registry.devices import Registry
@@ -68,6 +73,8 @@ class WriterConfig:
     """Longest wait (also for Retry-After) while messages wait unacknowledged; then they spool."""
     replay_cap_s: float = 5.0
     hold_retry_s: float = 1.0
+    hold_max_s: float = 60.0
+    """A batch held (unacknowledged) longer than this makes the service unready."""
 
 
 class Writer:
@@ -89,6 +96,8 @@ class Writer:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._held: list[Work] = []
+        self._held_since: float | None = None
+        self.hold_reason = ""
         self._drain_until = float("inf")
         self._next_replay = 0.0
         self._replay_delay = self.config.retry_base_s
@@ -111,6 +120,14 @@ class Writer:
 
     def pending(self) -> int:
         return self._queue.qsize() + len(self._held)
+
+    def held_for(self) -> float:
+        """Seconds the current batch has waited unacknowledged for the store or the disk (0 when none)."""
+        since = self._held_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def held_too_long(self) -> bool:
+        return self.held_for() > self.config.hold_max_s
 
     # The loop ------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -161,60 +178,79 @@ class Writer:
     def _flush_or_hold(self, batch: list[Work]) -> None:
         try:
             self._flush(batch)
-            if self.spool_full:
-                log.warning("spool has room again: acknowledging messages")
-            self.spool_full = False
         except SpoolFullError as e:
             if not self.spool_full:
                 log.error("%s: not acknowledging messages until the store is back", e)
             self.spool_full = True
-            self._held = batch
-        except Exception:  # e.g. the disk: keep the messages unacknowledged and try again
+            self._hold(batch, str(e))
+        except Exception as e:  # an outage (is_outage): keep the messages unacknowledged, try again
             log.exception("storing a batch of %d messages failed; retrying", len(batch))
-            self._held = batch
+            self._hold(batch, f"{type(e).__name__}: {e}"[:300])
+        else:
+            if self.spool_full:
+                log.warning("spool has room again: acknowledging messages")
+            self.spool_full = False
+            self._held_since, self.hold_reason = None, ""
+
+    def _hold(self, batch: list[Work], reason: str) -> None:
+        self._held, self.hold_reason = batch, reason
+        if self._held_since is None:
+            self._held_since = time.monotonic()
 
     def _flush(self, batch: list[Work]) -> None:
-        telemetry = [w for w in batch if w.telemetry is not None]
+        """Stores and records the batch, then acknowledges all of it; raises only on an outage."""
         dead = [w.dead_letter(w.rejected) for w in batch if w.rejected is not None]
-        refused: set[int] = set()
-        if telemetry:
-            for index, reason in self._store(telemetry):
-                refused.add(index)
-                dead.append(telemetry[index].dead_letter(reason))
+        dead += self._isolated(self._apply, [w for w in batch if w.rejected is None])
         if dead:
             self.dead_letters.add(dead)
             self.metrics.add("dead_letters", len(dead))
             for d in dead:
-                log.info("dead letter from %s: %s", d.topic, d.reason)
-        for w in batch:
-            if w.status is not None:
-                m = w.message
-                self.registry.set_status(w.status[0], w.status[1], m.received_ms, m.retained)
-            elif w.command_result is not None:
-                device, command_id = w.command_result
-                self.registry.record_command_result(
-                    device, command_id, w.message.payload, w.message.received_ms
-                )
-        stored = [(w.telemetry, w.message.received_ms) for i, w in enumerate(telemetry) if i not in refused]
-        duplicates = self.registry.record((t, ms) for t, ms in stored if t is not None)
-        if duplicates:
-            self.metrics.add("duplicates", duplicates)
+                log.info("dead letter from %s: %s", d.topic[:200], d.reason)
         for w in batch:
             w.message.ack()
         self.metrics.add("messages_acked", len(batch))
 
-    # Storing -------------------------------------------------------------------------------------
-    def _store(self, messages: list[Work], offset: int = 0) -> list[tuple[int, str]]:
-        """Writes or spools the messages' points; returns (index, reason) of those never storable."""
-        try:
-            self._write_or_spool([p for w in messages if w.telemetry for p in w.telemetry.points])
-            return []
-        except PermanentStoreError as e:
-            if len(messages) == 1:
-                return [(offset, str(e))]
-        half = len(messages) // 2
-        return self._store(messages[:half], offset) + self._store(messages[half:], offset + half)
+    def _isolated(self, apply: Callable[[list[Work]], None], works: list[Work]) -> list[DeadLetter]:
+        """Applies `works`; if that raises for a reason other than an outage, halves them until each
+        message that fails alone is found, and returns those as dead letters.
 
+        Every step of `apply` is idempotent (points overwrite themselves, statuses and command results
+        are upserts, the registry's counts change only when their transaction commits), so applying a
+        half again after a partial failure stores and counts nothing twice."""
+        if not works:
+            return []
+        try:
+            apply(works)
+            return []
+        except Exception as e:
+            if is_outage(e):
+                raise
+            if len(works) == 1:
+                if not isinstance(e, PermanentStoreError):
+                    log.warning("a message from %s failed: %r", works[0].message.topic[:200], e)
+                    self.metrics.add("isolated_failures")
+                return [works[0].dead_letter(_reason(e))]
+        half = len(works) // 2
+        return self._isolated(apply, works[:half]) + self._isolated(apply, works[half:])
+
+    def _apply(self, works: list[Work]) -> None:
+        telemetry = [w.telemetry for w in works if w.telemetry is not None]
+        if telemetry:
+            self._write_or_spool([p for t in telemetry for p in t.points])
+        for w in works:
+            m = w.message
+            if w.status is not None:
+                self.registry.set_status(w.status[0], w.status[1], m.received_ms, m.retained)
+            elif w.command_result is not None:
+                device, command_id = w.command_result
+                self.registry.record_command_result(device, command_id, m.payload, m.received_ms)
+        duplicates = self.registry.record(
+            (w.telemetry, w.message.received_ms) for w in works if w.telemetry is not None
+        )
+        if duplicates:
+            self.metrics.add("duplicates", duplicates)
+
+    # Storing -------------------------------------------------------------------------------------
     def _write_or_spool(self, points: Sequence[Point]) -> None:
         if not self.spool.batches:
             try:
@@ -284,3 +320,9 @@ class Writer:
             half = len(points) // 2
             self._replay_batch(points[:half])
             self._replay_batch(points[half:])
+
+
+def _reason(e: BaseException) -> str:
+    """A dead letter's reason: the store's own words for what it refused, the exception's otherwise."""
+    text = str(e) if isinstance(e, PermanentStoreError) else f"{type(e).__name__}: {e}"
+    return text[:500]

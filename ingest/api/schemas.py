@@ -7,9 +7,10 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ingest.contract import COMMAND_ID
 from ingest.storage.base import Agg
 
-COMMAND_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+COMMAND_ID_PATTERN = COMMAND_ID.pattern
 MAX_ARGS_BYTES = 512
 
 

@@ -1,29 +1,36 @@
-"""Decodes and validates what devices publish (design.md §2); everything invalid is a PayloadError.
+"""Decodes and validates what devices publish (design.md §2, §9); everything invalid is a PayloadError.
 
-The device id comes only from the topic. Numbers are stored as float, booleans stay bool.
+Each payload kind has a typed, bounded schema: integers that reach storage fit a signed 64-bit, floats
+are finite, strings are short, a reading has at most `max_metrics` metrics, status extras are
+allow-listed and typed (unknown keys are dropped and counted), command results are small. The device
+id comes only from the topic. Numbers are stored as float, booleans stay bool.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from ingest.contract import (
+    COMMAND_ID,
+    INT64_MAX,
+    MAX_COMMAND_RESULT_BYTES,
+    MAX_FW_CHARS,
+    MAX_METRICS_PER_READING,
+    MAX_READINGS_PER_BATCH,
+    MAX_RESET_CAUSE_CHARS,
+    MAX_STATUS_TEXT_CHARS,
+    RESERVED_KEYS,
+    TopicError,
+    TopicKind,
+    is_metric_name,
+)
+from ingest.contract import parse_topic as _parse_topic
 from ingest.errors import PayloadError
 from ingest.points import FieldValue, Point
-
-DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
-RESERVED_KEYS = frozenset({"ts", "age", "seq", "boot"})
-RESERVED_METRICS = frozenset({"time", "device"})  # InfluxDB's time column; the device tag
-MAX_READINGS = 10_000
-_INT64 = 1 << 63
-
-TopicKind = Literal["telemetry", "status", "cmd_result"]
-_SUFFIXES: dict[str, TopicKind] = {"telemetry": "telemetry", "status": "status", "cmd/result": "cmd_result"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,8 @@ class Limits:
     max_payload_bytes: int = 256 * 1024
     max_past_ms: int = 30 * 24 * 3600 * 1000
     max_future_ms: int = 300 * 1000
+    max_metrics: int = MAX_METRICS_PER_READING
+    """Metrics in one reading."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +53,11 @@ class Telemetry:
 
 
 def parse_topic(prefix: str, topic: str) -> tuple[str, TopicKind]:
-    """`<prefix>/<device>/<suffix>` → (device, kind); the device id is checked against the contract."""
-    head, sep, rest = topic.partition("/")
-    if head != prefix or not sep:
-        raise PayloadError(f"topic {topic!r} is not under prefix {prefix!r}")
-    device, sep, suffix = rest.partition("/")
-    if not sep or suffix not in _SUFFIXES:
-        raise PayloadError(f"topic {topic!r} is not a device topic")
-    if not DEVICE_ID.match(device):
-        raise PayloadError(f"device id {device!r} in topic is invalid")
-    return device, _SUFFIXES[suffix]
+    """`<prefix>/<device>/<suffix>` → (device, kind), or PayloadError."""
+    try:
+        return _parse_topic(prefix, topic)
+    except TopicError as e:
+        raise PayloadError(str(e)) from None
 
 
 def decode_json(payload: bytes, limits: Limits) -> Any:
@@ -86,11 +90,13 @@ def _decode_batch(device: str, doc: dict[str, Any], received_ms: int, limits: Li
     readings = doc["readings"]
     if not isinstance(readings, list) or not readings:
         raise PayloadError("`readings` must be a non-empty list")
-    if len(readings) > MAX_READINGS:
-        raise PayloadError(f"batch of {len(readings)} readings exceeds {MAX_READINGS}")
+    if len(readings) > MAX_READINGS_PER_BATCH:
+        raise PayloadError(f"batch of {len(readings)} readings exceeds {MAX_READINGS_PER_BATCH}")
     boot, seq = _counter(doc, "boot"), _counter(doc, "seq")
     if (boot is None) != (seq is None):
         raise PayloadError("`boot` and `seq` go together")
+    if seq is not None and seq + len(readings) - 1 > INT64_MAX:
+        raise PayloadError("`seq` of the last reading would exceed a signed 64-bit integer")
     points = []
     for i, reading in enumerate(readings):
         if not isinstance(reading, dict):
@@ -105,7 +111,7 @@ def _counter(doc: dict[str, Any], key: str) -> int | None:
     value = doc.get(key)
     if value is None:
         return None
-    if type(value) is not int or not 0 <= value < _INT64:
+    if type(value) is not int or not 0 <= value <= INT64_MAX:
         raise PayloadError(f"`{key}` must be a non-negative integer")
     return value
 
@@ -113,6 +119,8 @@ def _counter(doc: dict[str, Any], key: str) -> int | None:
 def _decode_reading(
     device: str, reading: dict[str, Any], received_ms: int, limits: Limits, seq: int | None
 ) -> Point:
+    if len(reading) > limits.max_metrics + len(RESERVED_KEYS):
+        raise PayloadError(f"a reading has more than {limits.max_metrics} metrics")
     fields: dict[str, FieldValue] = {}
     for key, value in reading.items():
         if key in RESERVED_KEYS:
@@ -135,6 +143,8 @@ def _decode_reading(
             raise PayloadError(f"metric {key!r} must be a number or a boolean, not {type(value).__name__}")
     if not fields:
         raise PayloadError("reading has no metrics")
+    if len(fields) > limits.max_metrics:
+        raise PayloadError(f"a reading has more than {limits.max_metrics} metrics")
     if seq is not None:
         fields["seq"] = seq
     return Point(device, _timestamp(reading, received_ms, limits), fields)
@@ -145,7 +155,7 @@ _valid_names: set[str] = set()
 
 def _check_metric_name(key: str) -> None:
     """Validates a metric name and remembers it (bounded): devices send the same few names all day."""
-    if not METRIC_NAME.match(key) or key in RESERVED_METRICS:
+    if not is_metric_name(key):
         raise PayloadError(f"invalid metric name {key[:80]!r}")
     if len(_valid_names) >= 100_000:
         _valid_names.clear()
@@ -173,6 +183,46 @@ def _timestamp(reading: dict[str, Any], received_ms: int, limits: Limits) -> int
     return when
 
 
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Word = Annotated[str, StringConstraints(pattern=rf"^[a-z0-9_-]{{1,{MAX_RESET_CAUSE_CHARS}}}$")]
+"""A short lower-case name: `hal`, `reset_cause`."""
+Text = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_STATUS_TEXT_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")
+]
+"""One line of free text, no control characters."""
+
+
+class StatusIn(BaseModel):
+    """A board's birth `{"online":true,"fw":...}` or last will `{"online":false}`, as the firmware sends it
+    (docs/protocol.md). Every key a board may add is typed here; others are dropped and counted."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    online: bool
+    fw: Annotated[str, StringConstraints(pattern=rf"^[\x21-\x7e]{{1,{MAX_FW_CHARS}}}$")] | None = None
+    boot: Count | None = None
+    rssi: Annotated[float, Field(ge=-200, le=100, allow_inf_nan=False)] | None = None
+    hal: Word | None = None
+    uptime_s: Count | None = None
+    heap_free: Count | None = None
+    heap_peak: Count | None = None
+    outbox: Count | None = None
+    dropped: Count | None = None
+    reset_cause: Word | None = None
+    interval_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)] | None = None
+    batch_max: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    synced: bool | None = None
+    sensor_errors: Count | None = None
+    crashes: Count | None = None
+    error: Text | None = None
+    tls_insecure: bool | None = None
+    safe_mode: bool | None = None
+
+
+STATUS_CORE = frozenset({"online", "fw", "boot", "rssi"})
+STATUS_EXTRAS = frozenset(StatusIn.model_fields) - STATUS_CORE
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     online: bool
@@ -180,19 +230,61 @@ class Status:
     boot: int | None = None
     rssi: float | None = None
     extra: dict[str, Any] | None = None
+    """The allow-listed keys besides the four above, as sent."""
+    dropped_keys: int = 0
+    """Keys the schema does not know, left out."""
 
 
 def decode_status(payload: bytes, limits: Limits) -> Status:
-    """Birth `{"online":true,"fw":...}` or last will `{"online":false}`; unknown keys are kept as extra."""
     doc = decode_json(payload, limits)
-    if not isinstance(doc, dict) or type(doc.get("online")) is not bool:
-        raise PayloadError("status must be an object with a boolean `online`")
-    fw, boot, rssi = doc.get("fw"), doc.get("boot"), doc.get("rssi")
-    if fw is not None and not isinstance(fw, str):
-        raise PayloadError("`fw` must be a string")
-    if boot is not None and type(boot) is not int:
-        raise PayloadError("`boot` must be an integer")
-    if rssi is not None and (type(rssi) not in (int, float) or not math.isfinite(rssi)):
-        raise PayloadError("`rssi` must be a number")
-    extra = {k: v for k, v in doc.items() if k not in {"online", "fw", "boot", "rssi"}}
-    return Status(doc["online"], fw, boot, None if rssi is None else float(rssi), extra)
+    if not isinstance(doc, dict):
+        raise PayloadError("status must be a JSON object")
+    try:
+        status = StatusIn.model_validate(doc)
+    except ValidationError as e:
+        raise PayloadError(f"invalid status: {_first_error(e)}") from None
+    sent = status.model_dump(exclude_unset=True)
+    return Status(
+        status.online,
+        status.fw,
+        status.boot,
+        None if status.rssi is None else float(status.rssi),
+        {k: v for k, v in sent.items() if k in STATUS_EXTRAS},
+        len(set(doc) - set(sent)),
+    )
+
+
+class CommandResultIn(BaseModel):
+    """A board's answer `{"id","ok","result"|"error"}`; `result` is any small JSON value."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    id: Annotated[str, StringConstraints(pattern=COMMAND_ID.pattern)]
+    ok: bool | None = None
+    result: Any = None
+    error: Text | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    id: str
+    body: bytes
+    """The payload as received (at most MAX_COMMAND_RESULT_BYTES)."""
+
+
+def decode_command_result(payload: bytes, limits: Limits) -> CommandResult:
+    if len(payload) > MAX_COMMAND_RESULT_BYTES:
+        raise PayloadError(f"command result of {len(payload)} bytes exceeds {MAX_COMMAND_RESULT_BYTES}")
+    doc = decode_json(payload, limits)
+    if not isinstance(doc, dict):
+        raise PayloadError("a command result must be a JSON object")
+    try:
+        result = CommandResultIn.model_validate(doc)
+    except ValidationError as e:
+        raise PayloadError(f"invalid command result: {_first_error(e)}") from None
+    return CommandResult(result.id, payload)
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors(include_url=False, include_input=False)[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}"

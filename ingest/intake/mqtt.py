@@ -21,12 +21,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ingest.contract import DEVICE_PUBLISHES
 from ingest.errors import ConfigError
 from ingest.writer import Message
 
 log = logging.getLogger(__name__)
-
-SUFFIXES = ("telemetry", "status", "cmd/result")
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,8 @@ class IntakeConfig:
         """Telemetry is split across a share group; statuses and command results reach every process,
         so each one's registry and API know every board's state and every answer to its commands."""
         share = f"$share/{self.share_group}/" if self.share_group else ""
-        return [f"{share}{self.prefix}/+/telemetry"] + [f"{self.prefix}/+/{s}" for s in SUFFIXES[1:]]
+        others = [suffix for suffix in DEVICE_PUBLISHES if suffix != "telemetry"]
+        return [f"{share}{self.prefix}/+/telemetry"] + [f"{self.prefix}/+/{s}" for s in others]
 
 
 class MqttIntake:

@@ -9,31 +9,25 @@ device cannot even send itself a command. The same rules as `deploy/mosquitto/se
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from ingest.contract import COMMAND_SUFFIX, DEVICE_PUBLISHES, TOPIC_PREFIX
 from ingest.errors import DeviceError
-from ingest.settings import TOPIC_PREFIX_PATTERN
-
-_PREFIX = re.compile(TOPIC_PREFIX_PATTERN)
-
-DEVICE_PUBLISHES = ("telemetry", "status", "cmd/result")
-"""What a device publishes under `<prefix>/<id>/` (the last will goes to `status`)."""
 
 
 def render_acl(prefixes: Iterable[str], ingest_username: str) -> str:
     """ACL file text for the given topic prefixes (normally just one)."""
     wanted = sorted(set(prefixes))
     for prefix in wanted:
-        if not _PREFIX.fullmatch(prefix):
+        if not TOPIC_PREFIX.fullmatch(prefix):
             raise DeviceError(f"topic prefix {prefix!r} not allowed")
     lines = ["# Written by `sensorfleet device add`; edits are overwritten.", "", f"user {ingest_username}"]
     for prefix in wanted:
         lines += [f"topic read {prefix}/+/{suffix}" for suffix in DEVICE_PUBLISHES]
-        lines.append(f"topic write {prefix}/+/cmd")
+        lines.append(f"topic write {prefix}/+/{COMMAND_SUFFIX}")
     # Pattern lines apply to every login, the ingest's included; no device can take its name.
     lines.append("")
     for prefix in wanted:
         lines += [f"pattern write {prefix}/%u/{suffix}" for suffix in DEVICE_PUBLISHES]
-        lines.append(f"pattern read {prefix}/%u/cmd")
+        lines.append(f"pattern read {prefix}/%u/{COMMAND_SUFFIX}")
     return "\n".join(lines) + "\n"

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
+from ingest.contract import DEVICE_ID
 from ingest.errors import DeviceError
-
-DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 INGEST_USERNAME = "sensorfleet-ingest"
 """The ingest service's broker login; a device may never take it, or it would inherit its ACL."""
@@ -17,8 +13,7 @@ RESERVED_IDS = frozenset({INGEST_USERNAME})
 
 def validate_device_id(device_id: str) -> str:
     """Returns `device_id` unchanged, or raises DeviceError saying why it is not allowed."""
-    # fullmatch, not match: `$` would also accept a trailing newline.
-    if not _DEVICE_ID.fullmatch(device_id):
+    if not DEVICE_ID.fullmatch(device_id):
         raise DeviceError(
             f"device id {device_id!r} not allowed: use 1-63 characters of a-z 0-9 _ -, "
             "starting with a letter or digit"

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from ingest.codec.payload import Status, Telemetry
+from ingest.contract import COMMAND_RESULTS_KEPT, MAX_METRICS_PER_DEVICE
 from ingest.registry.completeness import SeqRanges
 from ingest.registry.tags import check_device_id, check_tags
 from ingest.storage.sqlite import open_database, write_transaction
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS command_results (
     device TEXT NOT NULL, id TEXT NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (device, id)
 );
+CREATE TABLE IF NOT EXISTS device_metrics (
+    device TEXT NOT NULL, metric TEXT NOT NULL, PRIMARY KEY (device, metric)
+) WITHOUT ROWID;
 """
 
 
@@ -89,6 +93,9 @@ class DeviceInfo:
     duplicates: int
     boots: list[BootCompleteness] = field(default_factory=list)
     tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    """The metric names the device has used (at most `max_metrics`), so that its newest values cost
+    one bounded store request instead of a look at every field of the fleet."""
 
     @property
     def missing(self) -> int:
@@ -107,8 +114,11 @@ class Registry:
         tags_check_s: float = TAGS_CHECK_S,
         clock: Callable[[], float] = time.monotonic,
         status_changes_kept: int = STATUS_CHANGES_KEPT,
+        max_metrics: int = MAX_METRICS_PER_DEVICE,
+        command_results_kept: int = COMMAND_RESULTS_KEPT,
     ):
         self.strict, self.status_changes_kept = strict, status_changes_kept
+        self.max_metrics, self.command_results_kept = max_metrics, command_results_kept
         # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
         self._db = open_database(path, synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
@@ -119,6 +129,9 @@ class Registry:
             "SELECT device, boot, lo, hi FROM seq_ranges ORDER BY lo"
         ):
             self._ranges.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
+        self._metrics: dict[str, frozenset[str]] = {}
+        for device, metric in self._db.execute("SELECT device, metric FROM device_metrics"):
+            self._metrics[device] = self._metrics.get(device, frozenset()) | {metric}
         self._tags_check_s, self._clock = tags_check_s, clock
         self._tags: Mapping[str, Mapping[str, str]] = {}
         self._data_version = -1
@@ -130,6 +143,22 @@ class Registry:
         """In strict mode only registered devices are stored; otherwise devices register themselves."""
         return not self.strict or device in self._known
 
+    def claim_metrics(self, device: str, names: set[str]) -> set[str]:
+        """Admits the device's use of `names`; returns the new ones that would take it past `max_metrics`
+        (nothing is claimed then). Claimed names are kept in memory at once (the router asks from the
+        network thread) and stored with the counts of the telemetry that used them."""
+        known = self._metrics.get(device, frozenset())
+        new = names - known
+        if not new:
+            return set()
+        with self._lock:
+            known = self._metrics.get(device, frozenset())
+            new = names - known
+            if len(known) + len(new) > self.max_metrics:
+                return new
+            self._metrics[device] = known | new
+        return set()
+
     def register(self, device: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO devices (id) VALUES (?)", (device,))
@@ -138,19 +167,25 @@ class Registry:
     def record(self, messages: Iterable[tuple[Telemetry, int]]) -> int:
         """Counts stored telemetry (message, received_ms); returns the readings that were duplicates."""
         per_device: dict[str, list[int]] = {}  # device → [received, duplicates, last_seen]
-        touched: set[tuple[str, int]] = set()
+        metrics: set[tuple[str, str]] = set()
         total_duplicates = 0
         with self._lock:
+            # On copies, swapped in after the commit: a failed write leaves the counts as they were, so
+            # the writer may apply the same messages again without counting them twice.
+            ranges_now: dict[tuple[str, int], SeqRanges] = {}
             for t, received_ms in messages:
                 counts = per_device.setdefault(t.device, [0, 0, 0])
                 counts[0] += len(t.points)
                 counts[2] = max(counts[2], received_ms)
+                metrics.update((t.device, k) for p in t.points for k in p.fields)
                 if t.boot is not None and t.seq is not None:
-                    ranges = self._ranges.setdefault((t.device, t.boot), SeqRanges())
-                    duplicates = ranges.add(t.seq, t.seq + len(t.points) - 1)
+                    key = (t.device, t.boot)
+                    if key not in ranges_now:
+                        ranges_now[key] = SeqRanges(list(self._ranges.get(key, SeqRanges()).ranges))
+                    duplicates = ranges_now[key].add(t.seq, t.seq + len(t.points) - 1)
                     counts[1] += duplicates
                     total_duplicates += duplicates
-                    touched.add((t.device, t.boot))
+            touched = set(ranges_now)
             with write_transaction(self._db):
                 self._db.executemany(
                     "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
@@ -164,9 +199,16 @@ class Registry:
                 self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", touched)
                 self._db.executemany(
                     "INSERT INTO seq_ranges VALUES (?, ?, ?, ?)",
-                    [(d, b, lo, hi) for d, b in touched for lo, hi in self._ranges[(d, b)].ranges],
+                    [(d, b, lo, hi) for (d, b), r in ranges_now.items() for lo, hi in r.ranges],
                 )
-                self._forget_old_boots({d for d, _ in touched})
+                self._db.executemany("INSERT OR IGNORE INTO device_metrics VALUES (?, ?)", metrics)
+                forgotten = self._old_boots({**self._ranges, **ranges_now}, {d for d, _ in touched})
+                self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", forgotten)
+            self._ranges.update(ranges_now)
+            for key in forgotten:
+                del self._ranges[key]
+            for device, metric in metrics:
+                self._metrics[device] = self._metrics.get(device, frozenset()) | {metric}
             self._known.update(per_device)
         return total_duplicates
 
@@ -216,10 +258,16 @@ class Registry:
         ]
 
     def record_command_result(self, device: str, command_id: str, body: bytes, received_ms: int) -> None:
-        with self._lock:
+        """Keeps the device's newest `command_results_kept` results (a rowid per insert orders them)."""
+        with self._lock, write_transaction(self._db):
             self._db.execute(
                 "INSERT OR REPLACE INTO command_results VALUES (?, ?, ?, ?)",
                 (device, command_id, received_ms, body.decode()),
+            )
+            self._db.execute(
+                "DELETE FROM command_results WHERE device = ?1 AND rowid <= (SELECT rowid FROM "
+                "command_results WHERE device = ?1 ORDER BY rowid DESC LIMIT 1 OFFSET ?2)",
+                (device, self.command_results_kept),
             )
 
     def command_result(self, device: str, command_id: str) -> dict[str, Any] | None:
@@ -274,8 +322,9 @@ class Registry:
         found = self._select("WHERE id = ?", (device,))
         return found[0] if found else None
 
-    def devices(self) -> list[DeviceInfo]:
-        return self._select("", ())
+    def devices(self, after: str = "", limit: int = -1) -> list[DeviceInfo]:
+        """Devices in id order: those after `after`, at most `limit` of them (all with -1)."""
+        return self._select("WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
 
     def close(self) -> None:
         with self._lock:
@@ -294,19 +343,21 @@ class Registry:
             tags.setdefault(device, {})[key] = value
         self._tags, self._data_version = tags, version
 
-    def _select(self, where: str, args: tuple[str, ...]) -> list[DeviceInfo]:
+    def _select(self, where: str, args: tuple[object, ...]) -> list[DeviceInfo]:
         with self._lock:
             self._reload_tags_if_changed()
             rows = self._db.execute(
                 "SELECT id, online, first_seen_ms, last_seen_ms, fw, rssi, boot, status, "
-                "received, duplicates "
-                f"FROM devices {where} ORDER BY id",
+                f"received, duplicates FROM devices {where}",
                 args,
             ).fetchall()
+            wanted = {r[0] for r in rows}
             boots = {
-                key: BootCompleteness(key[1], r.received(), r.missing()) for key, r in self._ranges.items()
+                key: BootCompleteness(key[1], r.received(), r.missing())
+                for key, r in self._ranges.items()
+                if key[0] in wanted
             }
-            tags = self._tags
+            tags, metrics = self._tags, self._metrics
         return [
             DeviceInfo(
                 id=r[0],
@@ -321,6 +372,7 @@ class Registry:
                 duplicates=r[9],
                 boots=sorted((b for (d, _), b in boots.items() if d == r[0]), key=lambda b: b.boot),
                 tags=dict(tags.get(r[0], _NO_TAGS)),
+                metrics=tuple(sorted(metrics.get(r[0], ()))),
             )
             for r in rows
         ]
@@ -365,9 +417,11 @@ class Registry:
             (device, self.status_changes_kept),
         )
 
-    def _forget_old_boots(self, devices: set[str]) -> None:
+    @staticmethod
+    def _old_boots(ranges: Mapping[tuple[str, int], SeqRanges], devices: set[str]) -> list[tuple[str, int]]:
+        """The boots of `devices` beyond the newest BOOTS_KEPT."""
+        forgotten = []
         for device in devices:
-            boots = sorted(b for d, b in self._ranges if d == device)
-            for boot in boots[:-BOOTS_KEPT]:
-                del self._ranges[(device, boot)]
-                self._db.execute("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", (device, boot))
+            boots = sorted(b for d, b in ranges if d == device)
+            forgotten += [(device, boot) for boot in boots[:-BOOTS_KEPT]]
+        return forgotten

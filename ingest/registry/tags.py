@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ingest.codec.lineprotocol import escape_key
-from ingest.codec.payload import DEVICE_ID, METRIC_NAME, RESERVED_KEYS, RESERVED_METRICS
+from ingest.contract import DEVICE_ID, METRIC_NAME, RESERVED_KEYS, RESERVED_METRICS
 from ingest.errors import ConfigError, PayloadError
 
 MAX_VALUE_CHARS = 128
@@ -17,12 +17,12 @@ RESERVED_TAG_KEYS = RESERVED_METRICS | RESERVED_KEYS
 
 
 def check_device_id(device: str) -> None:
-    if not DEVICE_ID.match(device):
+    if not DEVICE_ID.fullmatch(device):
         raise ConfigError(f"invalid device id {device[:80]!r}")
 
 
 def check_tag_key(key: str) -> None:
-    if not METRIC_NAME.match(key):
+    if not METRIC_NAME.fullmatch(key):
         raise ConfigError(
             f"invalid tag key {key[:80]!r}: letters, digits, _ and . starting with a letter, at most 64"
         )

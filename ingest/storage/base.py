@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Protocol
 
-from ingest.codec.payload import DEVICE_ID, METRIC_NAME
+from ingest.contract import DEVICE_ID, METRIC_NAME
 from ingest.errors import QueryError
 from ingest.points import FieldValue, Point
 
@@ -60,7 +60,7 @@ class Store(Protocol):
 
 
 def check_device(device: str) -> str:
-    if not DEVICE_ID.match(device):
+    if not DEVICE_ID.fullmatch(device):
         raise QueryError(f"invalid device id {device[:80]!r}")
     return device
 
@@ -70,7 +70,7 @@ def check_series(
 ) -> None:
     """Everything a query is built from is checked here, so no store ever sees an unchecked value."""
     check_device(device)
-    if not METRIC_NAME.match(metric):
+    if not METRIC_NAME.fullmatch(metric):
         raise QueryError(f"invalid metric name {metric[:80]!r}")
     check_range(start_ms, end_ms)
     if agg is not None and not isinstance(agg, Agg):

@@ -18,7 +18,7 @@ from ingest.api.schemas import (
     StatusChangeOut,
     StatusHistoryOut,
 )
-from ingest.codec.payload import DEVICE_ID
+from ingest.contract import DEVICE_ID
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[ReadToken], responses=AUTH_RESPONSES

@@ -19,7 +19,7 @@ from ingest.api.routes.devices import DeviceId
 from ingest.api.schemas import SeriesListOut, SeriesOut
 from ingest.api.series import Series, SeriesRequest, query_series
 from ingest.api.timerange import parse_duration, resolve_range
-from ingest.codec.payload import METRIC_NAME
+from ingest.contract import METRIC_NAME
 from ingest.errors import QueryError
 from ingest.storage.base import Agg
 

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from ingest.api.auth import AUTH_RESPONSES, ReadToken
 from ingest.api.context import ApiContext, api_context
 from ingest.api.events import EventBus, Subscription
-from ingest.codec.payload import DEVICE_ID
+from ingest.contract import DEVICE_ID
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[ReadToken], responses=AUTH_RESPONSES)
 DISCONNECT_CHECK_S = 1.0

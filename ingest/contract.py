@@ -1,0 +1,73 @@
+"""The wire contract between boards, the ingest, the API and provisioning, in one place (design.md §2, §9).
+
+Topics, the id/metric/prefix rules and every size bound that applies to what a device sends. The
+patterns are anchored (`^…$`) because pydantic and the JSON schema read them as searches; Python code
+uses them with `fullmatch` only, since `re`'s `$` also matches before a trailing newline.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
+COMMAND_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+RESERVED_KEYS = frozenset({"ts", "age", "seq", "boot"})
+"""Keys of a reading that are not metrics."""
+RESERVED_METRICS = frozenset({"time", "device"})
+"""InfluxDB's time column and the device tag: never a metric or a tag key."""
+
+INT64_MAX = (1 << 63) - 1
+"""Every integer a device sends that reaches storage (boot, seq + readings, counters) fits a signed 64-bit."""
+MAX_READINGS_PER_BATCH = 10_000
+MAX_METRICS_PER_READING = 64
+MAX_METRICS_PER_DEVICE = 256
+"""Defaults of the settings of the same names: distinct metric names a device may ever use."""
+MAX_COMMAND_RESULT_BYTES = 4096
+COMMAND_RESULTS_KEPT = 100
+"""Per device, the newest; older results are deleted as new ones arrive."""
+MAX_FW_CHARS = 64
+MAX_RESET_CAUSE_CHARS = 32
+MAX_STATUS_TEXT_CHARS = 200
+"""A free-text status field (`error`) and a command result's `error`."""
+
+TopicKind = Literal["telemetry", "status", "cmd_result"]
+DEVICE_PUBLISHES: dict[str, TopicKind] = {
+    "telemetry": "telemetry",
+    "status": "status",
+    "cmd/result": "cmd_result",
+}
+"""Topic suffix under `<prefix>/<device>/` → what it carries (the last will goes to `status`)."""
+COMMAND_SUFFIX = "cmd"
+
+
+class TopicError(ValueError):
+    """A topic outside the scheme (the codec turns it into a PayloadError)."""
+
+
+def device_topic(prefix: str, device: str, suffix: str) -> str:
+    return f"{prefix}/{device}/{suffix}"
+
+
+def parse_topic(prefix: str, topic: str) -> tuple[str, TopicKind]:
+    """`<prefix>/<device>/<suffix>` → (device, kind); the device id is held to the contract."""
+    head, sep, rest = topic.partition("/")
+    if head != prefix or not sep:
+        raise TopicError(f"topic {topic[:200]!r} is not under prefix {prefix!r}")
+    device, sep, suffix = rest.partition("/")
+    if not sep or suffix not in DEVICE_PUBLISHES:
+        raise TopicError(f"topic {topic[:200]!r} is not a device topic")
+    if not DEVICE_ID.fullmatch(device):
+        raise TopicError(f"device id {device[:80]!r} in topic is invalid")
+    return device, DEVICE_PUBLISHES[suffix]
+
+
+def is_device_id(text: str) -> bool:
+    return DEVICE_ID.fullmatch(text) is not None
+
+
+def is_metric_name(text: str) -> bool:
+    return METRIC_NAME.fullmatch(text) is not None and text not in RESERVED_METRICS
