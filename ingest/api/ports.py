@@ -6,11 +6,11 @@ and a `CommandResults`, and the ingest service (or a paho client) a `MessagePubl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from ingest.points import FieldValue, Point
-from ingest.storage.base import Agg, SeriesPoint
+from ingest.points import Point
+from ingest.storage.base import Agg, LatestValues, SeriesPoint
 
 
 class SeriesReader(Protocol):
@@ -24,7 +24,7 @@ class SeriesReader(Protocol):
         every_ms: int | None = None,
     ) -> list[SeriesPoint]: ...
 
-    def latest_values(self, device: str) -> Mapping[str, tuple[int, FieldValue]]: ...
+    def latest_values(self, wanted: Mapping[str, Collection[str]]) -> LatestValues: ...
 
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]: ...
 
@@ -63,6 +63,10 @@ class DeviceRecord(Protocol):
     def missing(self) -> int: ...
     @property
     def boots(self) -> Sequence[BootRecord]: ...
+    @property
+    def metrics(self) -> Sequence[str]:
+        """The metric names the device has used."""
+        ...
 
 
 class StatusChangeRecord(Protocol):
@@ -83,7 +87,9 @@ class StatusChangeRecord(Protocol):
 
 
 class DeviceDirectory(Protocol):
-    def devices(self) -> Sequence[DeviceRecord]: ...
+    def devices(self, after: str = "", limit: int = -1) -> Sequence[DeviceRecord]:
+        """In id order, those after `after`, at most `limit` (all with -1)."""
+        ...
 
     def device(self, device: str) -> DeviceRecord | None: ...
 

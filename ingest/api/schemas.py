@@ -51,6 +51,7 @@ class DeviceOut(BaseModel):
 
 class DevicesOut(BaseModel):
     devices: list[DeviceOut]
+    next: str | None = Field(None, description="pass as `after` for the next page; null on the last one")
 
 
 class StatusChangeOut(BaseModel):

@@ -5,12 +5,14 @@ Query semantics (both stores, tested by the same tests):
 - `series` with `agg` needs `every_ms`; buckets start at multiples of `every_ms` since the epoch, each
   point is `[bucket_start_ms, aggregate]`, empty buckets are left out.
 - `latest(device)` is the newest point of the device with all of its fields.
-- `latest_values(device)` is the newest (ts_ms, value) of each metric of the device.
+- `latest_values({device: metrics})` is the newest (ts_ms, value) of each of those metrics of each of those
+  devices, in one request whatever the fleet holds: callers name the metrics (the registry knows each
+  device's), so the cost never grows with the metric names or devices of the whole fleet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -31,6 +33,8 @@ class Agg(StrEnum):
 
 
 SeriesPoint = tuple[int, FieldValue]
+LatestValues = dict[str, dict[str, tuple[int, FieldValue]]]
+"""device → metric → (ts_ms, value), for those that have a value."""
 
 
 class Store(Protocol):
@@ -52,7 +56,7 @@ class Store(Protocol):
 
     def latest(self, device: str) -> Point | None: ...
 
-    def latest_values(self, device: str) -> dict[str, tuple[int, FieldValue]]: ...
+    def latest_values(self, wanted: Mapping[str, Collection[str]]) -> LatestValues: ...
 
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]: ...
 
@@ -65,13 +69,24 @@ def check_device(device: str) -> str:
     return device
 
 
+def check_wanted(wanted: Mapping[str, Collection[str]]) -> None:
+    for device, metrics in wanted.items():
+        check_device(device)
+        for metric in metrics:
+            check_metric(metric)
+
+
+def check_metric(metric: str) -> None:
+    if not METRIC_NAME.fullmatch(metric):
+        raise QueryError(f"invalid metric name {metric[:80]!r}")
+
+
 def check_series(
     device: str, metric: str, start_ms: int, end_ms: int, agg: Agg | None, every_ms: int | None
 ) -> None:
     """Everything a query is built from is checked here, so no store ever sees an unchecked value."""
     check_device(device)
-    if not METRIC_NAME.fullmatch(metric):
-        raise QueryError(f"invalid metric name {metric[:80]!r}")
+    check_metric(metric)
     check_range(start_ms, end_ms)
     if agg is not None and not isinstance(agg, Agg):
         raise QueryError(f"unknown aggregate {agg!r}")

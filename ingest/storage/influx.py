@@ -10,13 +10,21 @@ metrics as `::field`, so a tag named like a metric is never read in its place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from ingest.codec.lineprotocol import TagsFor, encode_points, no_tags
 from ingest.errors import PayloadError, PermanentStoreError, RequestTooLargeError
 from ingest.points import FieldValue, Point
-from ingest.storage.base import Agg, SeriesPoint, check_device, check_range, check_series
+from ingest.storage.base import (
+    Agg,
+    LatestValues,
+    SeriesPoint,
+    check_device,
+    check_range,
+    check_series,
+    check_wanted,
+)
 from ingest.storage.influx_http import InfluxHttp
 
 INTEGER_FIELDS = frozenset({"seq", "boot"})
@@ -80,18 +88,28 @@ class InfluxStore:
         points = self._points(device, self.http.query(q))
         return points[0] if points else None
 
-    def latest_values(self, device: str) -> dict[str, tuple[int, FieldValue]]:
-        check_device(device)
-        keys = self.http.query(f"SHOW FIELD KEYS FROM {_ident(self.measurement)}")
-        source = f'{_ident(self.measurement)} WHERE "device" = {_string(device)}'
-        fields = sorted({row[0] for s in keys for row in s["values"]})
-        # One selector per statement (with several, InfluxQL drops their timestamps), all in one request.
-        answers = self.http.query_many([f"SELECT last({_field(field)}) FROM {source}" for field in fields])
-        out: dict[str, tuple[int, FieldValue]] = {}
-        for field, series in zip(fields, answers, strict=True):
+    def latest_values(self, wanted: Mapping[str, Collection[str]]) -> LatestValues:
+        check_wanted(wanted)
+        devices_of: dict[str, list[str]] = {}
+        for device, metrics in wanted.items():
+            for metric in metrics:
+                devices_of.setdefault(metric, []).append(device)
+        fields = sorted(devices_of)
+        # One selector per statement (with several, InfluxQL drops their timestamps), grouped by device,
+        # all statements in one request.
+        statements = [
+            f"SELECT last({_field(field)}) FROM {_ident(self.measurement)} WHERE "
+            + " OR ".join(f'"device" = {_string(d)}' for d in devices_of[field])
+            + ' GROUP BY "device"'
+            for field in fields
+        ]
+        out: LatestValues = {}
+        for field, series in zip(fields, self.http.query_many(statements), strict=True):
             for s in series:
+                device = s.get("tags", {}).get("device")
                 for ts, value in s["values"]:
-                    out[field] = (int(ts), _value(value, field in INTEGER_FIELDS))
+                    if device in wanted and value is not None:
+                        out.setdefault(device, {})[field] = (int(ts), _value(value, field in INTEGER_FIELDS))
         return out
 
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:

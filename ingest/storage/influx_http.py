@@ -60,8 +60,9 @@ class InfluxHttp:
         if not statements:
             return []
         try:
-            response = self._client.get(
-                "/query", params={"db": self.db, "q": ";\n".join(statements), "epoch": "ms"}
+            # POST: the statements go in the body, which has no URL length limit.
+            response = self._client.post(
+                "/query", params={"db": self.db, "epoch": "ms"}, data={"q": ";\n".join(statements)}
             )
         except httpx.HTTPError as e:
             raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Literal
 
 from ingest.errors import PermanentStoreError
 from ingest.points import FieldValue, Point
-from ingest.storage.base import Agg, SeriesPoint, check_device, check_range, check_series
+from ingest.storage.base import (
+    Agg,
+    LatestValues,
+    SeriesPoint,
+    check_device,
+    check_range,
+    check_series,
+    check_wanted,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -140,17 +148,20 @@ class SqliteStore:
             ).fetchall()
         return Point(device, ts, {m: _typed(v, self._kinds.get(m, "float")) for m, v in rows})
 
-    def latest_values(self, device: str) -> dict[str, tuple[int, FieldValue]]:
-        check_device(device)
-        out: dict[str, tuple[int, FieldValue]] = {}
+    def latest_values(self, wanted: Mapping[str, Collection[str]]) -> LatestValues:
+        check_wanted(wanted)
+        out: LatestValues = {}
         with self._lock:
-            for metric, kind in self._kinds.items():  # one primary-key seek per metric ever stored
-                row = self._db.execute(
-                    "SELECT ts, value FROM points WHERE device = ? AND metric = ? ORDER BY ts DESC LIMIT 1",
-                    (device, metric),
-                ).fetchone()
-                if row is not None:
-                    out[metric] = (int(row[0]), _typed(row[1], kind))
+            for device, metrics in wanted.items():
+                for metric in metrics:  # one primary-key seek each
+                    row = self._db.execute(
+                        "SELECT ts, value FROM points WHERE device = ? AND metric = ? "
+                        "ORDER BY ts DESC LIMIT 1",
+                        (device, metric),
+                    ).fetchone()
+                    if row is not None:
+                        kind = self._kinds.get(metric, "float")
+                        out.setdefault(device, {})[metric] = (int(row[0]), _typed(row[1], kind))
         return out
 
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:

@@ -126,15 +126,23 @@ class CountingTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-def test_influx_latest_values_of_many_metrics_take_two_requests(influxd: InfluxDB, influx_db: str) -> None:
+def test_influx_latest_values_of_many_devices_and_metrics_take_one_request(
+    influxd: InfluxDB, influx_db: str
+) -> None:
     transport = CountingTransport()
     store = InfluxStore(InfluxHttp(influxd.url, influx_db, transport=transport))
     store.write([Point("dev-1", T0 + i, {f"m{i}": float(i), "seq": i}) for i in range(6)])
     store.write([Point("dev-2", T0 + 9, {"m0": 9.5})])
+    # 600 metric names of another device are never looked at: the caller names the metrics it wants.
+    store.write([Point("noisy", T0, {f"x{i}_{'n' * 60}": 1.0 for i in range(600)})])
     transport.requests.clear()
-    latest = store.latest_values("dev-1")
-    assert latest == {**{f"m{i}": (T0 + i, float(i)) for i in range(6)}, "seq": (T0 + 5, 5)}
-    assert transport.requests == ["/query", "/query"]  # the field keys, then every metric at once
+    wanted = {"dev-1": [f"m{i}" for i in range(6)] + ["seq"], "dev-2": ["m0", "m5"], "dev-3": ["m0"]}
+    latest = store.latest_values(wanted)
+    assert latest == {
+        "dev-1": {**{f"m{i}": (T0 + i, float(i)) for i in range(6)}, "seq": (T0 + 5, 5)},
+        "dev-2": {"m0": (T0 + 9, 9.5)},
+    }
+    assert transport.requests == ["/query"]
     store.close()
 
 

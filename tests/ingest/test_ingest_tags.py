@@ -51,7 +51,7 @@ def test_points_carry_the_device_s_tags_and_are_found_by_device_whatever_they_we
     ]
     assert store.series("dev-1", "v", BASE_MS, end) == [(BASE_MS + i, float(i)) for i in range(4)]
     assert store.series("dev-1", "v", BASE_MS, end, Agg.COUNT, 60_000)[0][1] == 4
-    assert store.latest_values("dev-1")["v"] == (BASE_MS + 3, 3.0)
+    assert store.latest_values({"dev-1": ["v"]})["dev-1"]["v"] == (BASE_MS + 3, 3.0)
     store.close()
     registry.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -19,6 +20,7 @@ from ingest.api.schemas import (
     StatusHistoryOut,
 )
 from ingest.contract import DEVICE_ID
+from ingest.points import FieldValue
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["devices"], dependencies=[ReadToken], responses=AUTH_RESPONSES
@@ -32,8 +34,11 @@ DeviceId = Annotated[str, Path(pattern=DEVICE_ID.pattern, examples=["dev-1"], de
 Context = Annotated[ApiContext, Depends(api_context)]
 
 
-def latest_of(context: ApiContext, device: str) -> LatestOut:
-    latest = {m: tv for m, tv in context.reader.latest_values(device).items() if m not in COUNTERS}
+MAX_PAGE = 500
+
+
+def latest_of(device: str, values: Mapping[str, tuple[int, FieldValue]]) -> LatestOut:
+    latest = {m: tv for m, tv in values.items() if m not in COUNTERS}
     return LatestOut(
         device=device,
         ts=max((ts for ts, _ in latest.values()), default=None),
@@ -42,7 +47,14 @@ def latest_of(context: ApiContext, device: str) -> LatestOut:
     )
 
 
-def describe(context: ApiContext, state: DeviceRecord) -> DeviceOut:
+def describe_all(context: ApiContext, states: Sequence[DeviceRecord]) -> list[DeviceOut]:
+    """The devices with their newest values, read in one store request for all of them."""
+    wanted = {s.id: [m for m in s.metrics if m not in COUNTERS] for s in states}
+    latest = context.reader.latest_values(wanted)
+    return [describe(state, latest.get(state.id, {})) for state in states]
+
+
+def describe(state: DeviceRecord, latest: Mapping[str, tuple[int, FieldValue]]) -> DeviceOut:
     return DeviceOut(
         id=state.id,
         online=state.online,
@@ -51,7 +63,7 @@ def describe(context: ApiContext, state: DeviceRecord) -> DeviceOut:
         rssi=state.rssi,
         status=dict(state.status),
         tags=dict(state.tags),
-        latest=latest_of(context, state.id),
+        latest=latest_of(state.id, latest),
         completeness=CompletenessOut(
             received=state.received,
             missing=state.missing,
@@ -61,9 +73,19 @@ def describe(context: ApiContext, state: DeviceRecord) -> DeviceOut:
     )
 
 
-@router.get("", summary="Every known device")
-def list_devices(context: Context) -> DevicesOut:
-    return DevicesOut(devices=[describe(context, state) for state in context.directory.devices()])
+@router.get(
+    "",
+    summary="Known devices, a page at a time",
+    description="In id order. `next` is the `after` of the following page, null on the last page.",
+)
+def list_devices(
+    context: Context,
+    after: Annotated[str, Query(max_length=64, description="the last id of the previous page")] = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="devices per page")] = 100,
+) -> DevicesOut:
+    states = context.directory.devices(after, limit + 1)
+    page = states[:limit]
+    return DevicesOut(devices=describe_all(context, page), next=page[-1].id if len(states) > limit else None)
 
 
 def known(context: ApiContext, device: str) -> DeviceRecord:
@@ -75,12 +97,14 @@ def known(context: ApiContext, device: str) -> DeviceRecord:
 
 @router.get("/{device}", summary="One device", responses=UNKNOWN_DEVICE)
 def get_device(device: DeviceId, context: Context) -> DeviceOut:
-    return describe(context, known(context, device))
+    return describe_all(context, [known(context, device)])[0]
 
 
 @router.get("/{device}/latest", summary="The newest value of each metric")
 def get_latest(device: DeviceId, context: Context) -> LatestOut:
-    return latest_of(context, device)
+    state = context.directory.device(device)
+    metrics = [m for m in state.metrics if m not in COUNTERS] if state else []
+    return latest_of(device, context.reader.latest_values({device: metrics}).get(device, {}))
 
 
 @router.get(
