@@ -13,7 +13,7 @@ PROFILES = {
     "voltage": (3.3, 0.05, 0.01, 3),
     "battery": (90.0, 5.0, 0.5, 1),
 }
-DAY = 86400.0
+DAY_MS = 86400000
 
 
 def fnv1a(s):
@@ -32,13 +32,16 @@ class Sim:
             lvl += ((h & 0xFF) / 255.0 - 0.5) * swing * 0.5  # each board sits a little apart
             ph1 = ((h >> 8) & 0xFF) / 255.0 * 2 * pi
             ph2 = ((h >> 16) & 0xFF) / 255.0 * 2 * pi
-            p2 = 600.0 + ((h >> 24) & 0xFF) * 10.0  # a 10-50 minute wiggle
+            p2 = 600000 + ((h >> 24) & 0xFF) * 10000  # a 10-50 minute wiggle, in ms
             self.curves.append((m, lvl, swing, wig, dec, ph1, ph2, p2))
 
-    def read(self, t_s):
-        # t_s: seconds (epoch, or uptime before the clock is synced); the same t gives the same values.
+    def read(self, t_ms):
+        # t_ms: integer ms (epoch, or uptime before the clock is synced); the same t gives the same
+        # values. Reduced to the phase within each period in integers first: the board's floats are
+        # single precision, where epoch seconds (~1.8e9) move in 128 s steps.
         out = {}
+        day = t_ms % DAY_MS
         for m, lvl, swing, wig, dec, ph1, ph2, p2 in self.curves:
-            v = lvl + swing * sin(2 * pi * t_s / DAY + ph1) + wig * sin(2 * pi * t_s / p2 + ph2)
+            v = lvl + swing * sin(2 * pi * day / DAY_MS + ph1) + wig * sin(2 * pi * (t_ms % p2) / p2 + ph2)
             out[m] = round(v, dec) if dec else int(round(v))
         return out

@@ -63,7 +63,7 @@ class Sensor:
             d = self.dev
             if self.type == "sim":
                 now = clock.now_ms()
-                v = d.read((now if now is not None else clock.uptime_ms()) / 1000)
+                v = d.read(now if now is not None else clock.uptime_ms())
             else:
                 w = d.start()  # start a measurement; returns ms to wait
                 if w:

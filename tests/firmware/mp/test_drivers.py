@@ -1,4 +1,5 @@
 # Drivers at the byte level against datasheet vectors, and each one against its simulated bus.
+import asyncio
 from struct import pack
 
 from drivers import bme280 as B
@@ -109,14 +110,48 @@ def test_sim_is_deterministic_smooth_and_plausible():
     a = Sim("dev-1/0", ["temperature", "humidity", "pressure", "co2"])
     b = Sim("dev-1/0", ["temperature", "humidity", "pressure", "co2"])
     c = Sim("dev-2/0", ["temperature", "humidity", "pressure", "co2"])
-    t0 = 1764000000
+    t0 = 1764000000000
     eq(a.read(t0), b.read(t0))
     assert a.read(t0) != c.read(t0)
     prev = a.read(t0)
     for i in range(1, 500):
-        v = a.read(t0 + i * 10)
+        v = a.read(t0 + i * 10000)
         assert 10 < v["temperature"] < 30 and 20 < v["humidity"] < 70, v
         assert 990 < v["pressure"] < 1030 and 300 < v["co2"] < 1000, v
         assert abs(v["temperature"] - prev["temperature"]) < 0.2, (prev, v)  # smooth over 10 s
         assert isinstance(v["co2"], int)
         prev = v
+
+
+def f32(x):
+    # x as the board's single-precision float holds it
+    from struct import pack, unpack
+
+    return unpack("<f", pack("<f", x))[0]
+
+
+def test_sim_values_from_epoch_times_survive_single_precision_floats():
+    # On the ESP32 floats are 32-bit: every float computed from a time must stay small enough that
+    # rounding it to 32 bits moves it by far less than a second's worth of change.
+    import drivers.sim as S
+    from sensorfleet.clock import Clock
+    from sensorfleet.sensors import Sensor
+
+    args = []
+    real = S.sin
+
+    def spy(x):
+        args.append(x)
+        return real(x)
+
+    S.sin = spy
+    try:
+        ck = Clock()
+        ck.set_epoch_ms(1764000000000)
+        s = Sensor(0, {"type": "sim", "metrics": ["temperature", "humidity"]}, None, "dev-1/0")
+        asyncio.run(s.read(ck))
+    finally:
+        S.sin = real
+    eq(len(args), 4)
+    for x in args:
+        assert abs(f32(x) - x) < 1e-5, "sin(%r) loses %r to 32-bit floats" % (x, abs(f32(x) - x))
