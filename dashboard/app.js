@@ -2,6 +2,7 @@
 
 import * as api from "./api.js";
 import { DeviceView } from "./device.js";
+import { fromTemplate, h } from "./dom.js";
 import { FleetView } from "./fleet.js";
 
 const view = document.getElementById("view");
@@ -16,7 +17,11 @@ function showBanner(message) {
 }
 
 function showCounts({ total, online, offline }) {
-  counts.innerHTML = `<span>${total} devices</span><span class="online-count">${online} online</span><span class="offline-count">${offline} offline</span>`;
+  counts.replaceChildren(
+    h("span", {}, `${total} devices`),
+    h("span", { class: "online-count" }, `${online} online`),
+    h("span", { class: "offline-count" }, `${offline} offline`),
+  );
 }
 
 function applyTheme(theme) {
@@ -29,7 +34,7 @@ function showLogin(message) {
   current = null;
   counts.replaceChildren();
   logout.hidden = true;
-  view.replaceChildren(document.getElementById("login-tpl").content.cloneNode(true));
+  view.replaceChildren(fromTemplate("login-tpl"));
   const error = view.querySelector("#login-error");
   if (message) {
     error.textContent = message;
@@ -49,8 +54,7 @@ async function route() {
   if (!api.token.get()) return showLogin();
   current?.unmount();
   logout.hidden = false;
-  const root = document.createElement("div");
-  root.innerHTML = '<p class="muted">Loading…</p>';
+  const root = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   view.replaceChildren(root);
   const match = location.hash.match(/^#\/device\/(.+)$/);
   const next = match ? new DeviceView(root, decodeURIComponent(match[1])) : new FleetView(root, { onCounts: showCounts });
@@ -64,7 +68,7 @@ async function route() {
       api.token.clear();
       return showLogin(err.message);
     }
-    root.innerHTML = `<div class="card"><h1>Could not load this page</h1><p class="error"></p><button type="button" id="retry">Try again</button></div>`;
+    root.replaceChildren(fromTemplate("failed-tpl"));
     root.querySelector(".error").textContent = err.message;
     root.querySelector("#retry").addEventListener("click", route);
     showBanner(err instanceof api.NetworkError ? err.message : "");
@@ -72,9 +76,15 @@ async function route() {
 }
 
 // `/#token=…` signs in straight away (the demo prints such a link) and leaves the token out of the URL.
+// A link never swaps a token this browser already holds without asking: anyone can send a link, and
+// one that silently signed the operator in as someone else would show them someone else's fleet.
 const fromLink = location.hash.match(/^#token=([^&]+)/);
 if (fromLink) {
-  api.token.set(decodeURIComponent(fromLink[1]));
+  const offered = decodeURIComponent(fromLink[1]);
+  const held = api.token.get();
+  if (!held || held === offered || window.confirm("This link signs in with another API token than the one this browser uses now. Replace it?")) {
+    api.token.set(offered);
+  }
   history.replaceState(null, "", `${location.pathname}#/`);
 }
 

@@ -3,8 +3,9 @@
 
 import * as api from "./api.js";
 import { TimeChart } from "./charts.js";
-import { ago, escapeHtml, formatValue, toMs } from "./format.js";
-import { normalise } from "./fleet.js";
+import { fromTemplate, h } from "./dom.js";
+import { ago, formatValue, toMs } from "./format.js";
+import { completenessOf, extrasOf, normalise } from "./fleet.js";
 
 export const RANGES = { "15m": "15 min", "1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 days", "30d": "30 days" };
 
@@ -34,42 +35,10 @@ export class DeviceView {
     this.history = history;
     // What a live status is compared with, as the registry does, so a change it already recorded is not shown twice.
     this.known = history[0] ?? { online: device.online, fw: raw.fw ?? null, boot: raw.status?.boot ?? null };
-    const rangeButtons = Object.entries(RANGES)
-      .map(([key, label]) => `<button type="button" data-range="${key}" aria-pressed="${this.range.start === `-${key}`}">${label}</button>`)
-      .join("");
-    this.root.innerHTML = `
-      <nav class="crumbs"><a href="#/">Fleet</a> / <strong>${escapeHtml(this.id)}</strong></nav>
-      <section class="card summary" id="summary"></section>
-      <section class="toolbar range" aria-label="Time range">
-        <div class="buttons">${rangeButtons}</div>
-        <form id="custom" class="custom">
-          <input type="datetime-local" name="start" aria-label="From" required>
-          <input type="datetime-local" name="end" aria-label="To">
-          <button type="submit">Show</button>
-        </form>
-        <button type="button" id="csv">Download CSV</button>
-      </section>
-      <p id="window" class="muted"></p>
-      <section id="charts" class="charts"></section>
-      <section class="two">
-        <div class="card">
-          <h2>Commands</h2>
-          <div class="commands">
-            <button type="button" data-op="ping">Ping</button>
-            <form id="set-interval" class="inline">
-              <input type="number" name="interval" min="0.05" step="any" placeholder="interval s" aria-label="Sampling interval in seconds" required>
-              <button type="submit">Set interval</button>
-            </form>
-            <button type="button" data-op="flush">Flush</button>
-            <button type="button" data-op="reboot" class="danger">Reboot</button>
-          </div>
-          <ol id="results" class="results" aria-live="polite"></ol>
-        </div>
-        <div class="card">
-          <h2>Status history</h2>
-          <ol id="history" class="history"></ol>
-        </div>
-      </section>`;
+    this.root.replaceChildren(fromTemplate("device-tpl"));
+    this.root.querySelector("#crumb").textContent = this.id;
+    this.root.querySelector("#ranges").replaceChildren(...Object.entries(RANGES).map(([key, label]) =>
+      h("button", { type: "button", dataset: { range: key }, "aria-pressed": String(this.range.start === `-${key}`) }, label)));
     this.renderSummary();
     this.renderHistory();
     this.root.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => this.pick(b.dataset.range)));
@@ -120,15 +89,14 @@ export class DeviceView {
     holder.replaceChildren();
     const metrics = Object.keys(this.device.values);
     if (!metrics.length) {
-      holder.innerHTML = '<p class="muted">No readings from this device yet.</p>';
+      holder.replaceChildren(h("p", { class: "muted" }, "No readings from this device yet."));
       return;
     }
     const windows = [];
     for (const metric of metrics) {
-      const box = document.createElement("figure");
-      box.className = "card chart";
+      const box = fromTemplate("chart-tpl").firstElementChild;
       box.dataset.metric = metric;
-      box.innerHTML = `<figcaption>${escapeHtml(metric)} <span class="muted"></span></figcaption><div class="plot"></div>`;
+      box.querySelector(".name").textContent = metric;
       holder.append(box);
       const plot = box.querySelector(".plot");
       const series = await api.getSeries(this.id, metric, { ...this.range, maxPoints: pointsFor(plot) });
@@ -174,6 +142,7 @@ export class DeviceView {
       this.noteStatus(data);
       this.device.online = Boolean(data.online);
       for (const key of ["fw", "rssi", "outbox", "dropped"]) if (key in data) this.device[key] = data[key];
+      this.device.extras = extrasOf(data);
     }
     this.renderSummary();
   }
@@ -195,38 +164,43 @@ export class DeviceView {
   renderHistory() {
     const list = this.root.querySelector("#history");
     if (!this.history.length) {
-      list.innerHTML = '<li class="muted">No status changes recorded yet.</li>';
+      list.replaceChildren(h("li", { class: "muted" }, "No status changes recorded yet."));
       return;
     }
-    list.innerHTML = this.history.map((h) => {
+    list.replaceChildren(...this.history.map((change) => {
       const what = [];
-      if (h.changed.includes("online")) what.push(h.online ? "online" : "offline");
-      if (h.changed.includes("boot")) what.push(`boot ${h.boot}`);
-      if (h.changed.includes("fw")) what.push(`fw ${escapeHtml(h.fw)}`);
-      const when = `${h.retained ? "at or before " : ""}${new Date(h.at).toLocaleString()}`;
-      return `<li data-online="${h.online}" data-boot="${h.boot ?? ""}" data-changed="${h.changed.join(" ")}" data-at="${h.at}">`
-        + `<span class="dot ${h.online ? "online" : "offline"}"></span>${what.join(" · ")} <span class="muted">${when}</span></li>`;
-    }).join("");
+      if (change.changed.includes("online")) what.push(change.online ? "online" : "offline");
+      if (change.changed.includes("boot")) what.push(`boot ${change.boot}`);
+      if (change.changed.includes("fw")) what.push(`fw ${change.fw}`);
+      const when = `${change.retained ? "at or before " : ""}${new Date(change.at).toLocaleString()}`;
+      const data = { online: change.online, boot: change.boot ?? "", changed: change.changed.join(" "), at: change.at };
+      return h("li", { dataset: data },
+        h("span", { class: `dot ${change.online ? "online" : "offline"}` }), `${what.join(" · ")} `, h("span", { class: "muted" }, when));
+    }));
   }
 
   renderSummary() {
     const d = this.device;
-    const values = Object.entries(d.values).map(([m, v]) => `<span><span class="metric">${escapeHtml(m)}</span> ${formatValue(v, m)}</span>`).join("");
-    this.root.querySelector("#summary").innerHTML = `
-      <div class="device-head">
-        <span class="dot ${d.online ? "online" : "offline"}"></span>
-        <strong class="device-id">${escapeHtml(d.id)}</strong>
-        <span class="state">${d.online ? "online" : "offline"}</span>
-        <span class="muted">last seen ${ago(d.lastSeen)}</span>
-      </div>
-      <div class="meta">
-        ${d.fw ? `<span>fw ${escapeHtml(d.fw)}</span>` : ""}
-        ${d.rssi != null ? `<span>${d.rssi} dBm</span>` : ""}
-        ${d.outbox != null ? `<span>outbox ${d.outbox}</span>` : ""}
-        ${d.dropped ? `<span class="warn">dropped ${d.dropped}</span>` : ""}
-        <span>received ${d.received}${d.missing ? ` · <span class="warn">missing ${d.missing}</span>` : ""}</span>
-      </div>
-      <div class="latest">${values}</div>`;
+    const state = d.online ? "online" : "offline";
+    const show = (v) => (typeof v === "object" && v !== null ? JSON.stringify(v) : v);
+    this.root.querySelector("#summary").replaceChildren(
+      h("div", { class: "device-head" },
+        h("span", { class: `dot ${state}` }),
+        h("strong", { class: "device-id" }, d.id),
+        h("span", { class: "state" }, state),
+        h("span", { class: "muted" }, `last seen ${ago(d.lastSeen)}`)),
+      h("div", { class: "meta" },
+        d.fw && h("span", {}, `fw ${d.fw}`),
+        d.rssi != null && h("span", {}, `${d.rssi} dBm`),
+        d.outbox != null && h("span", {}, `outbox ${d.outbox}`),
+        d.dropped && h("span", { class: "warn" }, `dropped ${d.dropped}`),
+        h("span", {}, ...completenessOf(d))),
+      h("div", { class: "meta", id: "details" },
+        Object.entries(d.extras).map(([key, v]) => h("span", { class: "extra" }, `${key.replaceAll("_", " ")} ${show(v)}`)),
+        Object.entries(d.tags).map(([key, v]) => h("span", { class: "tag" }, `${key}=${v}`))),
+      h("div", { class: "latest" },
+        Object.entries(d.values).map(([m, v]) => h("span", {}, h("span", { class: "metric" }, m), ` ${formatValue(v, m)}`))),
+    );
   }
 
   async command(op, args) {
@@ -250,9 +224,8 @@ export class DeviceView {
       error: `failed: ${outcome.error}`,
       ok: `ok ${JSON.stringify(outcome.result ?? {})}`,
     }[status] ?? status;
-    const item = document.createElement("li");
-    item.className = status === "ok" ? "ok" : status === "error" || status === "timeout" ? "error" : "pending";
-    item.innerHTML = `<strong>${escapeHtml(op)}</strong> ${escapeHtml(text)}`;
+    const item = h("li", { class: status === "ok" ? "ok" : status === "error" || status === "timeout" ? "error" : "pending" });
+    item.append(h("strong", {}, op), ` ${text}`);
     if (list.firstElementChild?.classList.contains("pending") && !outcome.pending) list.firstElementChild.remove();
     list.prepend(item);
   }

@@ -2,13 +2,19 @@
 
 import * as api from "./api.js";
 import { palette, sparkline } from "./charts.js";
-import { ago, escapeHtml, formatValue, toMs } from "./format.js";
+import { fromTemplate, h } from "./dom.js";
+import { ago, formatValue, toMs } from "./format.js";
 
 const SORTS = {
   id: (a, b) => a.id.localeCompare(b.id),
   status: (a, b) => Number(b.online) - Number(a.online) || a.id.localeCompare(b.id),
   seen: (a, b) => (b.lastSeen || 0) - (a.lastSeen || 0),
 };
+
+// A status's keys that have their own place on the page; the rest are shown as they come.
+const STATUS_SHOWN_APART = new Set(["online", "fw", "boot", "rssi", "outbox", "dropped", "device"]);
+
+export const extrasOf = (status) => Object.fromEntries(Object.entries(status).filter(([key]) => !STATUS_SHOWN_APART.has(key)));
 
 // One device as the page keeps it, whatever the API's exact field names.
 export function normalise(raw) {
@@ -23,10 +29,19 @@ export function normalise(raw) {
     rssi: raw.rssi ?? status.rssi,
     outbox: raw.outbox ?? status.outbox,
     dropped: raw.dropped ?? status.dropped,
+    extras: extrasOf(status),
+    tags: raw.tags || {},
     values,
     received: completeness.received ?? 0,
     missing: completeness.missing ?? 0,
   };
+}
+
+// "received 120 · missing 3 · 97.6%", the missing part marked; shared by both views.
+export function completenessOf({ received, missing }) {
+  const total = Number(received) + Number(missing);
+  const pct = total ? ((100 * received) / total).toFixed(total > 1000 ? 2 : 1) : "–";
+  return [`received ${received}`, missing ? [" · ", h("span", { class: "warn" }, `missing ${missing}`)] : "", ` · ${pct}%`].flat();
 }
 
 export class FleetView {
@@ -41,14 +56,7 @@ export class FleetView {
   }
 
   async mount() {
-    this.root.innerHTML = `
-      <section class="toolbar">
-        <input id="filter" type="search" placeholder="Filter devices" aria-label="Filter devices">
-        <label>Sort <select id="sort">
-          <option value="id">name</option><option value="status">online first</option><option value="seen">last seen</option>
-        </select></label>
-      </section>
-      <section id="fleet" class="fleet" aria-label="Devices"></section>`;
+    this.root.replaceChildren(fromTemplate("fleet-tpl"));
     const sort = this.root.querySelector("#sort");
     sort.value = this.sort;
     sort.addEventListener("change", () => {
@@ -123,11 +131,9 @@ export class FleetView {
     for (const plot of this.sparks.values()) plot.destroy();
     this.sparks.clear();
     for (const device of this.devices.values()) {
-      const card = document.createElement("a");
-      card.className = "card device";
+      const card = fromTemplate("card-tpl").firstElementChild;
       card.href = `#/device/${encodeURIComponent(device.id)}`;
       card.dataset.device = device.id;
-      card.innerHTML = '<div class="body"></div><div class="spark" aria-hidden="true"></div><div class="completeness"></div>';
       fleet.append(card);
       this.renderCard(device);
     }
@@ -167,28 +173,23 @@ export class FleetView {
   renderCard(device) {
     const card = this.root.querySelector(`[data-device="${CSS.escape(device.id)}"]`);
     if (!card) return;
+    const state = device.online ? "online" : "offline";
     const values = Object.entries(device.values)
-      .map(([m, v]) => `<li><span class="metric">${escapeHtml(m)}</span><span class="value">${formatValue(v, m)}</span></li>`)
-      .join("");
-    const total = device.received + device.missing;
-    const pct = total ? ((100 * device.received) / total).toFixed(total > 1000 ? 2 : 1) : "–";
-    card.querySelector(".body").innerHTML = `
-      <div class="device-head">
-        <span class="dot ${device.online ? "online" : "offline"}" title="${device.online ? "online" : "offline"}"></span>
-        <strong class="device-id">${escapeHtml(device.id)}</strong>
-        <span class="state">${device.online ? "online" : "offline"}</span>
-      </div>
-      <div class="meta">
-        <span data-seen="${device.lastSeen || ""}">${ago(device.lastSeen)}</span>
-        ${device.fw ? `<span>fw ${escapeHtml(device.fw)}</span>` : ""}
-        ${device.rssi != null ? `<span>${device.rssi} dBm</span>` : ""}
-        ${device.outbox != null ? `<span title="readings waiting on the board">outbox ${device.outbox}</span>` : ""}
-        ${device.dropped ? `<span class="warn" title="readings the board had to drop">dropped ${device.dropped}</span>` : ""}
-      </div>
-      <ul class="values">${values || '<li class="muted">no readings yet</li>'}</ul>`;
-    const completeness = card.querySelector(".completeness");
-    completeness.title = "readings received / missing";
-    completeness.innerHTML = `received ${device.received}${device.missing ? ` · <span class="warn">missing ${device.missing}</span>` : ""} · ${pct}%`;
+      .map(([m, v]) => h("li", {}, h("span", { class: "metric" }, m), h("span", { class: "value" }, formatValue(v, m))));
+    card.querySelector(".body").replaceChildren(
+      h("div", { class: "device-head" },
+        h("span", { class: `dot ${state}`, title: state }),
+        h("strong", { class: "device-id" }, device.id),
+        h("span", { class: "state" }, state)),
+      h("div", { class: "meta" },
+        h("span", { dataset: { seen: device.lastSeen || "" } }, ago(device.lastSeen)),
+        device.fw && h("span", {}, `fw ${device.fw}`),
+        device.rssi != null && h("span", {}, `${device.rssi} dBm`),
+        device.outbox != null && h("span", { title: "readings waiting on the board" }, `outbox ${device.outbox}`),
+        device.dropped && h("span", { class: "warn", title: "readings the board had to drop" }, `dropped ${device.dropped}`)),
+      h("ul", { class: "values" }, values.length ? values : h("li", { class: "muted" }, "no readings yet")),
+    );
+    card.querySelector(".completeness").replaceChildren(...completenessOf(device));
   }
 
   async loadSpark(device, el, look) {
