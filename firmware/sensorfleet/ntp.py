@@ -50,8 +50,9 @@ async def sntp(addr, timeout_ms=2000):
 
 
 async def ntp_task(clock, host, port=123, log=print, retry_ms=(2000, 300000), every_ms=3600000, resolve=None,
-                   timeout_ms=2000):
+                   timeout_ms=2000, on_sync=None):
     # Keeps the clock synced: retries failures with growing delays, then re-syncs every hour.
+    # on_sync(epoch_ms) gets each new time (the board's RTC, which TLS checks certificates against).
     delay = retry_ms[0]
     while True:
         try:
@@ -61,7 +62,10 @@ async def ntp_task(clock, host, port=123, log=print, retry_ms=(2000, 300000), ev
                 addr = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0][-1]
             else:
                 addr = resolve(host, port)
-            clock.set_epoch_ms(await sntp(addr, timeout_ms))
+            ms = await sntp(addr, timeout_ms)
+            clock.set_epoch_ms(ms)
+            if on_sync:
+                on_sync(ms)
             if clock.syncs == 1:
                 log("clock: synced from %s" % host)
             delay = retry_ms[0]

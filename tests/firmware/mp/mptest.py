@@ -53,3 +53,22 @@ def tmpdir(name):
     except OSError:
         os.mkdir(path)
     return path
+
+
+def esp32port(fresh=True):
+    # Puts the ESP32 port's machine/network/esp32 stand-ins (mp/esp32port/) ahead of the unix
+    # port's own modules; fresh=True starts from a power-on (no RTC memory, RTC at 2000).
+    import os
+
+    for p in sys.path:
+        if p.endswith("/mp"):
+            if p + "/esp32port" not in sys.path:
+                sys.path.insert(0, p + "/esp32port")
+            break
+    if fresh:
+        try:
+            os.remove("esp32port.json")
+        except OSError:
+            pass
+    for m in ("machine", "network", "hal.esp32"):
+        sys.modules.pop(m, None)
