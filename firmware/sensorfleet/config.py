@@ -111,6 +111,9 @@ def check(raw):
         "backoff_max_s": c.get(m, "backoff_max_s", 30, "num", w, 0.01, 86400),
         "window": c.get(m, "window", 4, "int", w, 1, 32),
     }
+    if tls and not mq["ca"] and not mq["tls_insecure"]:
+        c.errors.append("mqtt.tls needs mqtt.ca, the CA file that signed the broker's certificate "
+                        "(or mqtt.tls_insecure: true to connect without verifying the broker)")
     p = mq["prefix"]
     if not p or "+" in p or "#" in p or p[0] == "/" or p[-1] == "/":
         c.errors.append("mqtt.prefix must be a non-empty topic level without +, # or outer / (got %s)" % _short(p))

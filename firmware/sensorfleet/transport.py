@@ -35,27 +35,33 @@ class StreamTransport:
         await self.s.drain()
 
     def close(self):
+        # In MicroPython's asyncio Stream.close() does nothing; only `await wait_closed()` closes
+        # the socket. Closing it here, without an await, frees the descriptor (and on TLS the
+        # mbedTLS buffers) at once and sends the broker a FIN, so the last will is not late.
         s = self.s
         self.s = None
         if s:
             try:
-                s.close()
+                s.s.close()
             except Exception:
                 pass
 
 
 def make_tls(cafile=None, insecure=False):
-    # A client context: verify the server against `cafile` (PEM or DER) unless `insecure`.
+    # A client context that verifies the server against `cafile` (PEM or DER); without one, only
+    # `insecure` connects, unverified (MicroPython's own default would be CERT_NONE, silently).
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if insecure:
         ctx.verify_mode = ssl.CERT_NONE
-    elif cafile:
-        with open(cafile, "rb") as f:
-            data = f.read()
-        ctx.load_verify_locations(cadata=pem_to_der(data))
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+    if not cafile:
+        raise ValueError("TLS needs a CA file to verify the broker (or tls_insecure)")
+    with open(cafile, "rb") as f:
+        data = f.read()
+    ctx.load_verify_locations(cadata=pem_to_der(data))
+    ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 

@@ -22,8 +22,19 @@ def test_defaults_and_fractional_interval():
     eq((m["port"], m["prefix"], m["tls"], m["client_id"], m["keepalive"]), (1883, "sf", False, "dev-1", 60))
     eq(cfg["sensors"][0]["metrics"], ["temperature", "humidity"])
     eq(cfg["stop_after"], 0)
-    cfg, errors = C.check({"device_id": "d", "mqtt": {"host": "h", "tls": True}})
+    cfg, errors = C.check({"device_id": "d", "mqtt": {"host": "h", "tls": True, "ca": "ca.pem"}})
     eq(cfg["mqtt"]["port"], 8883)
+
+
+def test_tls_verifies_the_broker_unless_the_config_says_not_to():
+    cfg, errors = C.check({"device_id": "d", "mqtt": {"host": "h", "tls": True}})
+    eq(len(errors), 1)
+    assert errors[0].startswith("mqtt.tls needs mqtt.ca") and "tls_insecure: true" in errors[0], errors
+    cfg, errors = C.check({"device_id": "d", "mqtt": {"host": "h", "tls": True, "tls_insecure": True}})
+    eq(errors, [])
+    from sensorfleet.transport import make_tls
+
+    raises(ValueError, make_tls, None, False)
 
 
 def test_every_problem_is_named():
