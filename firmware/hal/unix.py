@@ -8,6 +8,7 @@ import asyncio
 
 class Hal:
     name = "unix"
+    crash_delay_ms = 500
 
     def __init__(self):
         self.cause = "power_on"
@@ -36,11 +37,15 @@ class Hal:
         pass
 
     def reboot(self):
-        # A soft reboot: main.py runs the firmware again in this process (flash = the directory).
-        self.cause = "soft"
+        # The firmware runs again in this process (flash = the directory), as after the board's reset.
+        self.cause = "reboot"
 
-    def idle_forever(self, code=2):
-        # A bad config on the unix port: the message is printed, the process exits non-zero.
+    def crash_reset(self):
+        # The process ends (exit 3); whoever runs the virtual board starts it again, as the chip would.
+        sys.exit(3)
+
+    def halt(self, code=0):
+        # Nothing more to run (bad config: 2, stop_after reached: 0): the process exits with it.
         sys.exit(code)
 
     async def clock_task(self, clock, cfg, log):

@@ -43,8 +43,9 @@ def bump_boot(path):
 
 
 class App:
-    def __init__(self, hal, cfg, cfg_path="config.json"):
+    def __init__(self, hal, cfg, cfg_path="config.json", guard=None):
         self.hal = hal
+        self.guard = guard  # safeboot.Guard: crash streak, maintenance flag (None in unit tests)
         self.cfg = cfg
         self.cfg_path = cfg_path
         self.log = hal.log
@@ -84,6 +85,7 @@ class App:
         self.reboot_acked = False
         self.connects = 0
         self.crashes = 0
+        self.was_healthy = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self):
@@ -93,6 +95,9 @@ class App:
                  % (FW, h.name, self.cfg["device_id"], self.boot, h.reset_cause(), ob.pending, ob.dropped))
         if not self.sensors:
             self.log("config: no sensors configured: nothing will be sampled")
+        if self.cfg["mqtt"]["tls_insecure"]:
+            self.log("mqtt: TLS without verifying the broker (tls_insecure): anyone on the path can read "
+                     "and change the traffic")
         h.wdt_start(self.cfg["wdt_s"])
         # Collect early and often: garbage then never piles up into a fragmented heap.
         gc.threshold(GC_EVERY)
@@ -220,6 +225,12 @@ class App:
 
                     tls = make_tls(m["ca"], m["tls_insecure"])
                 await self.hal.network_up()
+                if m["tls"] and not m["tls_insecure"] and not self.clock.synced():
+                    # Certificates are checked against the board's clock, which starts at 2000:
+                    # every handshake would fail until NTP has set it.
+                    self.log("mqtt: waiting for the clock before TLS (certificate dates)")
+                    while not self.clock.synced():
+                        await asyncio.sleep_ms(200)
                 sp = await c.connect(StreamTransport(m["host"], m["port"], tls))
                 up = True
                 self.connects += 1
@@ -254,6 +265,10 @@ class App:
         if isinstance(tag, list):
             self.outbox.acked(tag)
             self.acked += tag[2]
+            if not self.was_healthy:
+                self.was_healthy = True  # readings delivered: whatever crashed before is behind us
+                if self.guard:
+                    self.guard.healthy()
         elif tag == "reboot":
             self.reboot_acked = True
         self.wake.set()
@@ -291,13 +306,16 @@ class App:
     def status(self):
         ob = self.outbox
         self._heap()
-        return {"online": True, "fw": FW, "hal": self.hal.name, "boot": self.boot,
+        st = {"online": True, "fw": FW, "hal": self.hal.name, "boot": self.boot,
                 "uptime_s": self.clock.uptime_ms() // 1000, "rssi": self.hal.rssi(),
                 "heap_free": self.heap_free, "heap_peak": self.heap_peak, "outbox": ob.pending,
                 "dropped": ob.dropped, "reset_cause": self.hal.reset_cause(),
                 "interval_s": self.cfg["interval_s"], "batch_max": self.cfg["batch_max"],
                 "synced": self.clock.synced(), "sensor_errors": sum(s.errors for s in self.sensors),
-                "crashes": self.crashes}
+                "crashes": self.crashes, "crash_boots": self.guard.crashes["n"] if self.guard else 0}
+        if self.cfg["mqtt"]["tls_insecure"]:
+            st["tls_insecure"] = True
+        return st
 
     def _queue_status(self, first=False):
         self.outq = [x for x in self.outq if x[3] != "status"]
@@ -323,6 +341,13 @@ class App:
 
     def request_reboot(self):
         self.reboot_at = ticks_ms()
+
+    def request_maintenance(self):
+        # The next boot starts neither the firmware nor the watchdog, for work over USB.
+        if self.guard is None:
+            raise OSError("no boot guard")
+        self.guard.enter_maintenance("maint command")
+        self.request_reboot()
 
     # -- housekeeping -------------------------------------------------------------------------
     async def _house(self):
@@ -412,7 +437,7 @@ def _load(hal):
             delattr(sensorfleet, "config")
 
 
-async def _boot(hal):
+async def _boot(hal, guard):
     cfg, err = _load(hal)
     gc.collect()
     if err:
@@ -420,20 +445,20 @@ async def _boot(hal):
         if err[2]:
             await _report_error(hal, err[1], err[0])
         return "bad-config"
-    return await App(hal, cfg).run()
+    return await App(hal, cfg, guard=guard).run()
 
 
-def main(hal):
-    # Runs the firmware; a `reboot` command resets the board (a soft reboot on the unix port).
-    while True:
-        asyncio.new_event_loop()
-        r = asyncio.run(_boot(hal))
-        gc.collect()
-        if r == "reboot":
-            hal.reboot()
-            continue
-        if r == "bad-config":
-            hal.log("config: fix config.json; not starting (no restart loop)")
-            hal.idle_forever(2)
-            return 2
-        return 0
+def main(hal, guard=None):
+    # Runs the firmware. A `reboot` command resets the board; only on the unix port does hal.reboot()
+    # return, and then "reboot" tells safeboot to boot again in this process. Nothing else returns:
+    # on the board that would leave a started watchdog to reset it.
+    asyncio.new_event_loop()
+    r = asyncio.run(_boot(hal, guard))
+    gc.collect()
+    if r == "reboot":
+        hal.reboot()
+        return r
+    if r == "bad-config":
+        hal.log("config: fix config.json; not starting (no restart loop)")
+        hal.halt(2)
+    hal.halt(0)

@@ -40,7 +40,7 @@ class Commands:
         try:
             fn = getattr(self, "op_" + str(msg.get("op")), None)
             if fn is None:
-                raise CommandError("unknown op %s (ping, set, flush, reboot)" % json.dumps(msg.get("op")))
+                raise CommandError("unknown op %s (ping, set, flush, reboot, maint)" % json.dumps(msg.get("op")))
             args = msg.get("args") or {}
             if not isinstance(args, dict):
                 raise CommandError("args must be an object")
@@ -93,6 +93,10 @@ class Commands:
     def op_reboot(self, args):
         self.app.request_reboot()
         return {"rebooting": True}
+
+    def op_maint(self, args):
+        self.app.request_maintenance()
+        return {"rebooting": True, "maintenance": True}
 
 
 def save_settings(path, changes):

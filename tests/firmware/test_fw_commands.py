@@ -54,7 +54,7 @@ def test_commands_through_the_broker(mosquitto: Mosquitto, board_factory: Callab
     r = send(rec, {"id": "c3", "op": "set", "args": {"interval_s": -1}}, 4)
     assert r["ok"] is False and "interval_s" in r["error"]
     r = send(rec, {"id": "c4", "op": "warp"}, 5)
-    assert r == {"id": "c4", "ok": False, "error": 'unknown op "warp" (ping, set, flush, reboot)'}
+    assert r == {"id": "c4", "ok": False, "error": 'unknown op "warp" (ping, set, flush, reboot, maint)'}
     r = send(rec, {"id": "c5", "op": "flush"}, 6)
     assert r["ok"] is True and r["result"]["outbox"] >= 0
 
@@ -62,7 +62,7 @@ def test_commands_through_the_broker(mosquitto: Mosquitto, board_factory: Callab
     assert r == {"id": "c6", "ok": True, "result": {"rebooting": True}}
     wait_until(lambda: births(rec)[-1]["boot"] == 2, 20, "birth of boot 2")
     b = births(rec)[-1]
-    assert b["reset_cause"] == "soft" and b["interval_s"] == 0.25  # the setting survived the reboot
+    assert b["reset_cause"] == "reboot" and b["interval_s"] == 0.25  # the setting survived the reboot
 
     # a repeated reboot id (e.g. redelivered) does not reboot again
     r = send(rec, {"id": "c6", "op": "reboot"}, 8)

@@ -61,7 +61,7 @@ def test_ops_and_results():
 
 def test_errors():
     c = Commands(FakeApp(), "cmds2.json")
-    eq(run(c, {"id": "x", "op": "dance"})["error"], 'unknown op "dance" (ping, set, flush, reboot)')
+    eq(run(c, {"id": "x", "op": "dance"})["error"], 'unknown op "dance" (ping, set, flush, reboot, maint)')
     eq(
         run(c, {"id": "x2", "op": "set", "args": {"interval_s": 0}})["error"],
         "interval_s must be a number in [0.001, 86400]",
