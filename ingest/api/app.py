@@ -16,6 +16,7 @@ from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.context import ApiContext
 from ingest.api.events import EventBus
+from ingest.api.headers import SecurityHeaders
 from ingest.api.ports import CommandResults, DeviceDirectory, MessagePublisher, SeriesReader
 from ingest.api.ratelimit import RateLimiter
 from ingest.api.routes import commands, devices, series, stream
@@ -63,6 +64,7 @@ def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
     app.state.tokens = parts["tokens"]
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app.description = DESCRIPTION
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
