@@ -18,6 +18,7 @@ from ingest import __version__
 from ingest.codec.lineprotocol import TagsFor, no_tags
 from ingest.codec.payload import Limits
 from ingest.deadletters import DeadLetters
+from ingest.files import private_dir, read_secret
 from ingest.health import install as install_health
 from ingest.intake.broker import EmbeddedBroker
 from ingest.intake.mqtt import IntakeConfig, MqttIntake
@@ -73,7 +74,7 @@ def build_store(settings: Settings, tags_for: TagsFor = no_tags) -> Store:
 class IngestService:
     def __init__(self, settings: Settings, store: Store | None = None):
         self.settings = s = settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(s.data_dir)
         self.metrics = Metrics()
         self.registry = Registry(
             s.data_dir / REGISTRY_FILE, strict=s.strict_devices, max_metrics=s.max_metrics_per_device
@@ -112,6 +113,7 @@ class IngestService:
                 session_expiry_s=s.mqtt_session_expiry_s,
                 receive_maximum=s.mqtt_receive_maximum,
                 keepalive_s=s.mqtt_keepalive_s,
+                password=read_secret(s.mqtt_password_file) if s.mqtt_password_file else None,
             ),
             self._received,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from ingest import __version__
@@ -28,4 +30,7 @@ app.command()(demo)
 
 
 def main() -> None:
+    # Whatever a command creates (data dir, databases, spool, board files, logs) holds device data or
+    # secrets: its user's alone, whatever the login's umask (design.md §9).
+    os.umask(0o077)
     app()

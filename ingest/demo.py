@@ -27,6 +27,7 @@ from rich.table import Table
 from ingest.api.tokens import Scope, TokenStore
 from ingest.app import IngestService
 from ingest.errors import ConfigError, SensorfleetError
+from ingest.files import private_dir
 from ingest.provision.virtual import VirtualFleet, build_fleet
 from ingest.service_flags import (
     BrokerPort,
@@ -37,6 +38,7 @@ from ingest.service_flags import (
     InfluxDb,
     InfluxToken,
     InfluxUrl,
+    MqttPasswordFile,
     MqttUrl,
     ShareGroup,
     TopicPrefix,
@@ -193,6 +195,7 @@ class Demo:
 
 def demo(
     mqtt_url: MqttUrl = None,
+    mqtt_password_file: MqttPasswordFile = None,
     influx_url: InfluxUrl = None,
     influx_db: InfluxDb = None,
     influx_api: InfluxApi = None,
@@ -215,7 +218,7 @@ def demo(
     """Embedded broker and store, virtual boards, API and dashboard, all on this machine."""
     flags = dict(locals())  # first: the parameters, before any other local exists
     # The terminal shows the live summary; the log goes to a file beside the demo's data.
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -21,6 +21,7 @@ from ingest.service_flags import (
     InfluxDb,
     InfluxToken,
     InfluxUrl,
+    MqttPasswordFile,
     MqttUrl,
     ShareGroup,
     TopicPrefix,
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 def serve(
     mqtt_url: MqttUrl = None,
+    mqtt_password_file: MqttPasswordFile = None,
     influx_url: InfluxUrl = None,
     influx_db: InfluxDb = None,
     influx_api: InfluxApi = None,

@@ -20,11 +20,15 @@ DataDir = Annotated[Path | None, typer.Option(help="registry, spool, dead letter
 HttpHost = Annotated[str | None, typer.Option(help="HTTP bind address")]
 HttpPort = Annotated[int | None, typer.Option(help="HTTP port")]
 ShareGroup = Annotated[str | None, typer.Option(help="MQTT v5 shared subscription group")]
+MqttPasswordFile = Annotated[
+    Path | None, typer.Option(help="file whose first line is the broker password (keeps it out of `ps`)")
+]
 BrokerPort = Annotated[int | None, typer.Option(help="port of the embedded broker")]
 ConfigFile = Annotated[Path | None, typer.Option(help="TOML settings file")]
 
 SETTING_FLAGS = (
     "mqtt_url",
+    "mqtt_password_file",
     "influx_url",
     "influx_db",
     "influx_api",

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENSORFLEET_", extra="forbid", frozen=True)
 
     mqtt_url: str | None = Field(None, description="mqtt://user:pass@host:1883; none → embedded broker")
+    mqtt_password_file: Path | None = Field(
+        None, description="the broker password on the first line; wins over a password in mqtt_url"
+    )
     influx_url: str | None = Field(None, description="http://host:8086; none → SQLite under data_dir")
     influx_db: str = "sensorfleet"
     influx_api: Literal["v1", "v2"] = "v1"

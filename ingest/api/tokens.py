@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ingest.errors import ConfigError
+from ingest.files import private_dir
 from ingest.storage.sqlite import transaction
 
 DB_NAME = "tokens.sqlite3"
@@ -65,7 +66,7 @@ class TokenStore:
     def __init__(self, data_dir: Path):
         self.path = data_dir / DB_NAME
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(data_dir)
             with transaction(self.path) as db:
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:

@@ -38,6 +38,8 @@ class IntakeConfig:
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 1000
     keepalive_s: int = 30
+    password: str | None = None
+    """Wins over a password in `url` (read from a file or the environment, never a command line)."""
 
     def topics(self) -> list[str]:
         """Telemetry is split across a share group; statuses and command results reach every process,
@@ -64,7 +66,8 @@ class MqttIntake:
             manual_ack=True,
         )
         if parts.username:
-            self._client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+            password = config.password if config.password is not None else unquote(parts.password or "")
+            self._client.username_pw_set(unquote(parts.username), password)
         if parts.scheme == "mqtts":
             self._client.tls_set()
         self._client.reconnect_delay_set(1, 30)

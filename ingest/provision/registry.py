@@ -8,7 +8,6 @@ The ingest service keeps its own registry of what it has seen; this one is only 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import DeviceError
+from ingest.files import private_dir
 from ingest.provision.passwd import generate_password, hash_password
 from ingest.storage.sqlite import transaction
 
@@ -55,12 +55,11 @@ class DeviceRegistry:
     def __init__(self, data_dir: Path):
         self.path = data_dir / DB_NAME
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(data_dir)
             with transaction(self.path) as db:
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise DeviceError(f"cannot open the device registry {self.path}: {e}") from e
-        os.chmod(self.path, 0o600)
 
     def add(self, device_id: str, config: dict[str, Any], password_hash: str) -> ProvisionedDevice:
         device = ProvisionedDevice(device_id, config, password_hash, time.time())

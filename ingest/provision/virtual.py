@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from ingest.errors import DeviceError
+from ingest.files import write_private
 from ingest.provision.boardconfig import BoardSettings, render_config
 from ingest.provision.firmware_tree import CONFIG, ENTRY, firmware_root, read_tree
 
@@ -87,7 +88,7 @@ def prepare_board(fsdir: Path, config: dict[str, Any], firmware: Path | None = N
         target = fsdir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    (fsdir / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_private(fsdir / CONFIG, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
     return fsdir
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 
 from ingest.errors import SpoolFullError
+from ingest.files import private_dir
 from ingest.points import Point
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Spool:
         self.dir = directory
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self._lock = threading.Lock()
         self._cursor_path = self.dir / "cursor"
         self._read_segment, self._read_offset = self._load_cursor()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from ingest.errors import PermanentStoreError
+from ingest.files import private_dir, private_file
 from ingest.points import FieldValue, Point
 from ingest.storage.base import (
     Agg,
@@ -49,6 +50,7 @@ def transaction(path: Path) -> Iterator[sqlite3.Connection]:
 
     For small stores written by more than one process (tokens, provisioned devices): what a command in
     another process committed is seen at the next call."""
+    private_file(path)
     with closing(sqlite3.connect(path, timeout=10)) as db, db:
         yield db
 
@@ -71,7 +73,8 @@ def open_database(path: Path, synchronous: Literal["FULL", "NORMAL"] = "FULL") -
     """A connection shared by threads under the caller's lock; WAL so readers never wait for the writer.
 
     FULL syncs every commit: what was committed survives a power cut, as acknowledged data must."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    private_file(path)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
