@@ -27,7 +27,8 @@ DESCRIPTION = """\
 Every endpoint except `/healthz` needs `Authorization: Bearer <token>`; create tokens with
 `sensorfleet token create --scope read|command|admin`. Scopes nest: admin ⊇ command ⊇ read.
 Each token may make `rate_burst` requests at once and `rate_per_s` per second on average (429 with
-`Retry-After` beyond). Invalid input answers 422 with a message. Times are epoch milliseconds.
+`Retry-After` beyond); a client address that fails to authenticate `auth_failures` times gets 429 for
+every request until it has waited. Invalid input answers 422 with a message. Times are epoch milliseconds.
 """
 
 
@@ -63,6 +64,9 @@ def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
     app.state.api = ApiContext(parts["reader"], parts["directory"], bus, settings, tracker, clock)
     app.state.tokens = parts["tokens"]
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+    app.state.auth_failures = RateLimiter(
+        settings.auth_failures / settings.auth_failure_window_s, settings.auth_failures
+    )
     app.description = DESCRIPTION
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,7 +21,17 @@ class ApiSettings(BaseSettings):
     command_timeout_s: float = Field(60.0, gt=0, description="a command unanswered this long has timed out")
     max_wait_s: float = Field(60.0, ge=0, description="longest `wait` a request may ask for")
     max_streams: int = Field(100, ge=1, description="event streams open at once, over all clients")
+    max_streams_per_token: int = Field(5, ge=1, description="event streams one token may hold open at once")
     stream_max_s: float = Field(
         3600.0, gt=0, description="an event stream ends after this; clients reconnect"
     )
     stream_keepalive_s: float = Field(15.0, gt=0, description="comment line sent on an idle event stream")
+    auth_failures: int = Field(
+        10, ge=1, description="failed authentications a client address may make before it must wait"
+    )
+    auth_failure_window_s: float = Field(
+        60.0, gt=0, description="after those, the client may try once per window / auth_failures seconds"
+    )
+    docs: Literal["off", "token", "public"] = Field(
+        "token", description="`/openapi.json`: off, with a read token like the API, or open to anyone"
+    )

@@ -31,11 +31,13 @@ class Event:
 
 @dataclass(eq=False)
 class Subscription:
-    """One consumer's queue; `device` None receives every device."""
+    """One consumer's queue; `device` None receives every device. `owner` is whom it is counted against
+    (an API token)."""
 
     device: str | None
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Event]
+    owner: str | None = None
     dropped: int = 0
 
     def _put(self, event: Event) -> None:
@@ -117,9 +119,9 @@ class EventBus:
             except RuntimeError:  # its loop has closed: the consumer is gone
                 self.unsubscribe(sub)
 
-    def subscribe(self, device: str | None = None) -> Subscription:
+    def subscribe(self, device: str | None = None, owner: str | None = None) -> Subscription:
         """A queue of the events from now on; call from the consumer's event loop, unsubscribe when done."""
-        sub = Subscription(device, asyncio.get_running_loop(), asyncio.Queue(self.queue_size))
+        sub = Subscription(device, asyncio.get_running_loop(), asyncio.Queue(self.queue_size), owner)
         with self._lock:
             self._subscriptions.add(sub)
         return sub
@@ -132,3 +134,7 @@ class EventBus:
     def subscribers(self) -> int:
         with self._lock:
             return len(self._subscriptions)
+
+    def subscribers_of(self, owner: str) -> int:
+        with self._lock:
+            return sum(sub.owner == owner for sub in self._subscriptions)

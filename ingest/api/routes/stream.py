@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from ingest.api.auth import AUTH_RESPONSES, ReadToken
 from ingest.api.context import ApiContext, api_context
 from ingest.api.events import EventBus, Subscription
+from ingest.api.tokens import Token
 from ingest.contract import DEVICE_ID
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[ReadToken], responses=AUTH_RESPONSES)
@@ -49,6 +50,7 @@ async def _events(
     summary="Server-Sent Events: `reading`, `status`, `command_result`",
     response_class=StreamingResponse,
     responses={
+        429: {"description": "this token holds as many event streams as one token may"},
         503: {"description": "as many event streams are open as the server allows"},
         200: {
             "content": {
@@ -65,12 +67,18 @@ async def _events(
 async def stream(
     request: Request,
     context: Annotated[ApiContext, Depends(api_context)],
+    token: Annotated[Token, ReadToken],
     device: Annotated[str | None, Query(pattern=DEVICE_ID.pattern, description="only this device")] = None,
 ) -> StreamingResponse:
     settings = context.settings
+    # No await between counting and subscribing: no other request can take the slot in between.
     if context.bus.subscribers >= settings.max_streams:
         raise HTTPException(503, "too many open event streams; retry later", headers={"Retry-After": "10"})
-    sub = context.bus.subscribe(device)
+    if context.bus.subscribers_of(token.id) >= settings.max_streams_per_token:
+        raise HTTPException(
+            429, "this token has as many event streams open as it may", headers={"Retry-After": "10"}
+        )
+    sub = context.bus.subscribe(device, owner=token.id)
     return StreamingResponse(
         _events(request, context.bus, sub, settings.stream_keepalive_s, settings.stream_max_s),
         media_type="text/event-stream",
