@@ -149,3 +149,21 @@ def test_watchdog_starts_once_and_cannot_be_stopped():
 def test_internal_temperature_on_the_original_esp32():
     H = hal_module()
     eq(H.Hal().mcu_temperature(), 45.0)
+
+
+def test_halt_stays_and_feeds_the_watchdog_instead_of_exiting():
+    # sys.exit() soft-resets an ESP32 (stop_after would boot again and again) and returning leaves a
+    # started watchdog to reset it: halt() must do neither.
+    H = hal_module()
+    h = H.Hal()
+    h.wdt_start(30)
+    fed = []
+
+    def feed():
+        fed.append(1)
+        if len(fed) == 2:
+            raise KeyboardInterrupt  # Ctrl-C, as mpremote sends it
+
+    h.wdt.feed = feed
+    raises(KeyboardInterrupt, h.halt, 0)
+    eq(len(fed), 2)
