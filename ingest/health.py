@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 if TYPE_CHECKING:
-    from ingest.app import IngestService
+    from ingest.app import Health, IngestService
 
 
 def install(app: FastAPI, service: IngestService, guard: Sequence[Any] = ()) -> None:
@@ -21,8 +21,7 @@ def install(app: FastAPI, service: IngestService, guard: Sequence[Any] = ()) -> 
     def healthz() -> JSONResponse:
         """The process is alive; a full spool is reported here too, since it needs an operator."""
         health = service.health()
-        body = {"status": "spool full: not acknowledging" if health.spool_full else "ok", **asdict(health)}
-        return JSONResponse(body)
+        return JSONResponse({"status": _problem(health) or "ok", **asdict(health)})
 
     @app.get("/readyz", dependencies=list(guard))
     def readyz() -> JSONResponse:
@@ -35,3 +34,12 @@ def install(app: FastAPI, service: IngestService, guard: Sequence[Any] = ()) -> 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=list(guard))
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _problem(health: Health) -> str | None:
+    """What needs an operator, in words; None when nothing does."""
+    if health.spool_full:
+        return "spool full: not acknowledging"
+    if health.writer_held_too_long:
+        return f"writer held for {health.writer_held_s:.0f} s: {health.hold_reason}"
+    return None
