@@ -1,68 +1,68 @@
-"""MQTT over TLS against a real Mosquitto TLS listener: the board verifies the broker against the
-CA file named in config.json, and refuses a broker its CA did not sign."""
+"""MQTT over TLS against a real Mosquitto TLS listener and a CA made with openssl: the board connects
+only with the CA that signed the broker; with another CA it is refused and says why, its readings
+wait in the outbox and all arrive once the config is fixed; without a CA it does not start unless
+`tls_insecure` says so, which the birth message reports."""
 
 from __future__ import annotations
 
+import json
 import shutil
-import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
-from support.boards import Board, batches, board_config
+from support.boards import Board, TlsBroker, batches, board_config, seqs_by_boot
 
-from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder
-from support.procs import free_port, wait_until
+from support.procs import wait_until
 
 
-def make_ca(d: Path, name: str) -> None:
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-         "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.pem")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
-def make_server_cert(d: Path, ca: str) -> None:
-    subprocess.run(
-        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-         "-keyout", str(d / "server.key"), "-out", str(d / "server.csr")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    subprocess.run(
-        ["openssl", "x509", "-req", "-days", "2", "-in", str(d / "server.csr"), "-CA", str(d / f"{ca}.pem"),
-         "-CAkey", str(d / f"{ca}.key"), "-CAcreateserial", "-out", str(d / "server.pem"),
-         "-extfile", str(d / "ext.cnf")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make certificates")
-def test_tls_with_ca_verification(
-    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], board_factory: Callable[..., Board]
+def test_right_ca_connects_wrong_ca_is_refused_and_its_readings_arrive_once_fixed(
+    tls_broker_factory: Callable[..., TlsBroker], board_factory: Callable[..., Board]
 ) -> None:
-    make_ca(tmp_path, "ca")
-    make_ca(tmp_path, "other")
-    make_server_cert(tmp_path, "ca")
-    tls_port = free_port()
-    broker = mosquitto_factory(
-        MosquittoOptions(
-            extra=f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.pem\n"
-            f"certfile {tmp_path}/server.pem\nkeyfile {tmp_path}/server.key\n"
-        )
+    tb = tls_broker_factory()
+    rec = Recorder(tb.broker.port, ["sf/+/telemetry"])
+    mq = {"port": tb.tls_port, "tls": True, "ca": "ca.pem"}
+    good = board_factory(board_config(tb.tls_port, mqtt=mq), name="good", start=False)
+    shutil.copy(tb.ca, good.dir / "ca.pem")
+    bad = board_factory(
+        board_config(tb.tls_port, device_id="dev-2", mqtt=mq, stop_after=40), name="bad", start=False
     )
-    rec = Recorder(broker.port, ["sf/+/telemetry"])
-    mq = {"port": tls_port, "tls": True, "ca": "ca.pem"}
-    good = board_factory(board_config(tls_port, mqtt=mq), name="good", start=False)
-    shutil.copy(tmp_path / "ca.pem", good.dir / "ca.pem")
-    bad = board_factory(board_config(tls_port, device_id="dev-2", mqtt=mq), name="bad", start=False)
-    shutil.copy(tmp_path / "other.pem", bad.dir / "ca.pem")  # a CA that did not sign the broker
+    shutil.copy(tb.other_ca, bad.dir / "ca.pem")  # a CA that did not sign the broker
     good.start()
     bad.start()
     wait_until(lambda: len(batches(rec.snapshot())) >= 3, 30, "batches over TLS")
     bad.wait_console(r"mqtt: .*not correctly signed by the trusted CA; reconnecting", 20)
+    bad.wait_stats(lambda s: s["samples"] == 40, 20, "readings kept in the outbox")
     assert "mqtt: connected" not in bad.console()
     assert all(m.topic == "sf/dev-1/telemetry" for m in rec.snapshot())
+
+    bad.kill()
+    shutil.copy(tb.ca, bad.dir / "ca.pem")  # the config is fixed
+    bad.start()
+    wait_until(
+        lambda: (
+            set(seqs_by_boot(batches([m for m in rec.snapshot() if "dev-2" in m.topic])).get(1, []))
+            == set(range(40))
+        ),
+        30,
+        "every reading of the refused boot",
+    )
+    rec.close()
+
+
+def test_tls_without_ca_does_not_start_unless_insecure_which_the_birth_reports(
+    tls_broker_factory: Callable[..., TlsBroker], board_factory: Callable[..., Board]
+) -> None:
+    tb = tls_broker_factory()
+    no_ca = board_factory(board_config(tb.tls_port, mqtt={"port": tb.tls_port, "tls": True}), name="no-ca")
+    assert no_ca.wait_exit(30) == 2
+    assert "mqtt.tls needs mqtt.ca" in no_ca.console() and "mqtt: connected" not in no_ca.console()
+
+    rec = Recorder(tb.broker.port, ["sf/dev-3/status"])
+    mq = {"port": tb.tls_port, "tls": True, "tls_insecure": True}
+    insecure = board_factory(board_config(tb.tls_port, device_id="dev-3", mqtt=mq), name="insecure")
+    insecure.wait_console(r"mqtt: connected", 20)
+    assert "TLS without verifying the broker (tls_insecure)" in insecure.console()
+    wait_until(lambda: any(b"true" in m.payload for m in rec.snapshot()), 20, "birth")
+    birth = json.loads(next(m.payload for m in rec.snapshot() if b"true" in m.payload))
+    assert birth["tls_insecure"] is True
     rec.close()

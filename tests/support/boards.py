@@ -1,14 +1,17 @@
 """Virtual boards for the firmware and reliability tests and the benchmarks: board directories, a
-durable MQTT recorder, and decoding of what the boards publish."""
+durable MQTT recorder, decoding of what the boards publish, and certificates made with openssl for a
+broker's TLS listener."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import subprocess
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from .micropython import VirtualBoard
+from .mosquitto import Mosquitto
 from .procs import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,3 +185,32 @@ def settle_until_quiet(count: Any, quiet: float = 1.0, timeout: float = 30) -> N
         elif time.monotonic() - since >= quiet:
             return
     raise TimeoutError("still receiving")
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_ca(d: Path, name: str) -> Path:
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+             "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.pem"))  # fmt: skip
+    return d / f"{name}.pem"
+
+
+def make_server_cert(d: Path, ca: str) -> None:
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", str(d / "server.key"), "-out", str(d / "server.csr"))  # fmt: skip
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-days", "2", "-in", str(d / "server.csr"), "-CA", str(d / f"{ca}.pem"),
+             "-CAkey", str(d / f"{ca}.key"), "-CAcreateserial", "-out", str(d / "server.pem"),
+             "-extfile", str(d / "ext.cnf"))  # fmt: skip
+
+
+@dataclass
+class TlsBroker:
+    broker: Mosquitto
+    tls_port: int
+    ca: Path
+    """The CA that signed the broker's certificate."""
+    other_ca: Path
+    """A CA that did not."""
