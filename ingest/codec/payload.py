@@ -187,9 +187,12 @@ Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Word = Annotated[str, StringConstraints(pattern=rf"^[a-z0-9_-]{{1,{MAX_RESET_CAUSE_CHARS}}}$")]
 """A short lower-case name: `hal`, `reset_cause`."""
 Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_STATUS_TEXT_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")
+    str,
+    StringConstraints(
+        min_length=1, max_length=MAX_STATUS_TEXT_CHARS, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+    ),
 ]
-"""One line of free text, no control characters."""
+"""Free text (an error, a crash's last lines): no control characters but tab and newline."""
 
 
 class StatusIn(BaseModel):
@@ -217,6 +220,9 @@ class StatusIn(BaseModel):
     error: Text | None = None
     tls_insecure: bool | None = None
     safe_mode: bool | None = None
+    crash_boots: Count | None = None
+    crashes_total: Count | None = None
+    last_crash: Text | None = None
 
 
 STATUS_CORE = frozenset({"online", "fw", "boot", "rssi"})
