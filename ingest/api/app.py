@@ -15,6 +15,7 @@ from ingest import __version__
 from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.context import ApiContext
+from ingest.api.docs import install_docs
 from ingest.api.events import EventBus
 from ingest.api.headers import SecurityHeaders
 from ingest.api.ports import CommandResults, DeviceDirectory, MessagePublisher, SeriesReader
@@ -24,7 +25,8 @@ from ingest.api.tokens import TokenStore
 from ingest.errors import PermanentStoreError, QueryError, TransientStoreError
 
 DESCRIPTION = """\
-Every endpoint except `/healthz` needs `Authorization: Bearer <token>`; create tokens with
+Every endpoint except `/healthz` needs `Authorization: Bearer <token>` (this document too, unless
+`SENSORFLEET_API_DOCS=public`); create tokens with
 `sensorfleet token create --scope read|command|admin`. Scopes nest: admin ⊇ command ⊇ read.
 Each token may make `rate_burst` requests at once and `rate_per_s` per second on average (429 with
 `Retry-After` beyond); a client address that fails to authenticate `auth_failures` times gets 429 for
@@ -78,6 +80,7 @@ def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
         )
     for module in (devices, series, stream, commands):
         app.include_router(module.router)
+    install_docs(app, settings.docs)
     app.add_exception_handler(QueryError, _unprocessable)
     app.add_exception_handler(PermanentStoreError, _unprocessable)
     app.add_exception_handler(TransientStoreError, _unavailable)

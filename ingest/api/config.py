@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DocsMode = Literal["off", "token", "public"]
+
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENSORFLEET_API_", extra="forbid", frozen=True)
@@ -32,6 +34,6 @@ class ApiSettings(BaseSettings):
     auth_failure_window_s: float = Field(
         60.0, gt=0, description="after those, the client may try once per window / auth_failures seconds"
     )
-    docs: Literal["off", "token", "public"] = Field(
+    docs: DocsMode = Field(
         "token", description="`/openapi.json`: off, with a read token like the API, or open to anyone"
     )
