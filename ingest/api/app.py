@@ -3,6 +3,7 @@ standalone one (with its own `/healthz`)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import NotRequired, TypedDict, Unpack
@@ -23,6 +24,8 @@ from ingest.api.ratelimit import RateLimiter
 from ingest.api.routes import commands, devices, series, stream
 from ingest.api.tokens import TokenStore
 from ingest.errors import PermanentStoreError, QueryError, TransientStoreError
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Every endpoint except `/healthz` needs `Authorization: Bearer <token>` (this document too, unless
@@ -82,7 +85,7 @@ def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
         app.include_router(module.router)
     install_docs(app, settings.docs)
     app.add_exception_handler(QueryError, _unprocessable)
-    app.add_exception_handler(PermanentStoreError, _unprocessable)
+    app.add_exception_handler(PermanentStoreError, _store_refused)
     app.add_exception_handler(TransientStoreError, _unavailable)
 
 
@@ -101,6 +104,12 @@ def create_api(**parts: Unpack[ApiParts]) -> FastAPI:
 async def _unprocessable(request: Request, exc: Exception) -> JSONResponse:
     # Shaped like FastAPI's own validation errors, so clients read every 422 the same way.
     return JSONResponse({"detail": [{"loc": ["query"], "msg": str(exc), "type": "value_error"}]}, 422)
+
+
+async def _store_refused(request: Request, exc: Exception) -> JSONResponse:
+    # The store's own words are about its internals, not about the request: they go to the log only.
+    log.warning("the store refused the query of %s: %s", request.url.path, exc)
+    return await _unprocessable(request, QueryError("the store could not answer this query"))
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

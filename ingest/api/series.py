@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ingest.api.ports import SeriesReader
 from ingest.api.windows import window_count, window_for
-from ingest.errors import QueryError
+from ingest.errors import PermanentStoreError, QueryError
 from ingest.storage.base import Agg, SeriesPoint
 
 
@@ -83,7 +83,13 @@ def query_series(
     query_end = end
     if window_count(start, end, every) > limit:
         query_end = (start // every + limit) * every
-    points = reader.series(request.device, request.metric, start, query_end, request.agg, every)
+    try:
+        points = reader.series(request.device, request.metric, start, query_end, request.agg, every)
+    except PermanentStoreError:
+        # InfluxDB refuses mean and sum of booleans in its own words: answer in ours when that is why.
+        if request.agg in NUMERIC_ONLY:
+            booleans.check(reader, request, start, query_end)
+        raise
     if request.agg in NUMERIC_ONLY and points:
         booleans.check(reader, request, max(points[0][0], start), min(points[0][0] + every, query_end))
     truncated = query_end < end and bool(
