@@ -9,14 +9,20 @@ A payload that runs calls `__xss(n)`; a request to any host but 127.0.0.1 is rec
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
+from paho.mqtt.client import MQTTMessage
 from playwright.sync_api import Browser, Page, Route, expect
 
 from support.browser import DESKTOP, PageProblems
-from support.serve import ServeProcess
+from support.mosquitto import Mosquitto
+from support.mqtt import Recorder
+from support.procs import wait_until
+from support.serve import SENSORFLEET, ServeProcess
 
 CATCH = "window.__ran = []; window.__xss = (n) => window.__ran.push(n);"
 NOW_MS = 1_764_000_000_000
@@ -195,3 +201,124 @@ def test_the_page_never_parses_markup_from_strings() -> None:
             assert sink not in script.read_text(), (
                 f"{script.name} uses {sink}: build elements with dom.js's h()"
             )
+
+
+# --- The real chain: payloads published over MQTT by a board, stored by serve, shown in the browser. ---
+
+BOARD = "hostile-1"
+STATUS_FIELDS = ["fw", "rssi", "outbox", "dropped", "reset_cause", "hal", "error", "uptime_s", "note"]
+"""Every status key the page could show: the core ones, the known extras and one no schema knows."""
+
+
+@dataclass
+class HostileBoard:
+    """A board on the real broker that sends payloads where it can and answers commands with more."""
+
+    serve: ServeProcess
+    client: Recorder
+    result: str = hostile(30)
+    error: str = hostile(31)
+
+    def __post_init__(self) -> None:
+        self.client.client.message_callback_add(f"sf/{BOARD}/cmd", self._answer)
+
+    def _answer(self, client: object, userdata: object, message: MQTTMessage) -> None:
+        command = json.loads(message.payload)
+        reply = {"id": command["id"], "ok": True, "result": {"note": self.result}}
+        if command["op"] == "flush":
+            reply = {"id": command["id"], "ok": False, "error": self.error}
+        self.client.client.publish(f"sf/{BOARD}/cmd/result", json.dumps(reply), qos=1)
+
+    def status(self) -> dict[str, object]:
+        found: dict[str, object] = self.serve.http.get(f"/api/v1/devices/{BOARD}").json().get("status", {})
+        return found
+
+    def send_status(self, boot: int, fields: dict[str, str], retain: bool = False) -> None:
+        body = {"online": True, "boot": boot, **fields}
+        self.client.publish(f"sf/{BOARD}/status", json.dumps(body), retain=retain)
+        wait_until(lambda: self.status().get("boot") == boot, 10, f"status boot {boot}", 0.2)
+
+    def accepts(self, name: str, payload: str, probe: int) -> bool:
+        """Whether the ingest stores a status that carries `payload` as `name`: a probe, then a plain
+        status behind it on the same topic, so once that one is stored the probe has been handled."""
+        self.client.publish(f"sf/{BOARD}/status", json.dumps({"online": True, "boot": probe, name: payload}))
+        self.send_status(probe + 1, {})
+        changes = self.serve.http.get(f"/api/v1/devices/{BOARD}/status-history", params={"limit": 1000})
+        return any(change["boot"] == probe for change in changes.json()["changes"])
+
+
+def latest(serve: ServeProcess, device: str) -> dict[str, object]:
+    found: dict[str, object] = serve.http.get(f"/api/v1/devices/{device}/latest").json()["values"]
+    return found
+
+
+def test_payloads_from_a_real_board_stay_text_in_every_view(
+    serve: ServeProcess, broker: Mosquitto, browser: Browser
+) -> None:
+    board = HostileBoard(serve, Recorder(broker.port, topics=[f"sf/{BOARD}/cmd"], client_id=BOARD))
+    try:
+        board.send_status(1, {})
+        # Short payloads: a strict field (fw: printable, no spaces, 64 at most) may still take them.
+        offered = {name: hostile(40 + i, short=True) for i, name in enumerate(STATUS_FIELDS)}
+        taken = {
+            name: p for i, (name, p) in enumerate(offered.items()) if board.accepts(name, p, 100 + 2 * i)
+        }
+        board.send_status(200, taken, retain=True)
+        device = serve.http.get(f"/api/v1/devices/{BOARD}").json()
+        # A status is taken with the keys no schema knows left out: only what was kept can be shown.
+        stored = {name: p for name, p in taken.items() if p in (device.get(name), device["status"].get(name))}
+        assert stored, "the ingest stored no status field with a payload: this test would prove nothing"
+
+        metric = hostile(50, short=True)
+        now = int(time.time() * 1000)
+        board.client.publish(f"sf/{BOARD}/telemetry", json.dumps({"ts": now - 1000, metric: 1.0}))
+        board.client.publish(f"sf/{BOARD}/telemetry", json.dumps({"ts": now, "temperature": 21.5}))
+        wait_until(lambda: "temperature" in latest(serve, BOARD), 10, "the plain reading", 0.2)
+        metric_stored = metric in latest(serve, BOARD)
+
+        # An id is a topic level: the broker takes markup there, whatever the ingest then does with it.
+        hostile_id = hostile(51, short=True).replace('"', "")
+        board.client.publish(f"sf/{hostile_id}/status", json.dumps({"online": True, "fw": "1"}))
+        tag = hostile(52, short=True)
+        tagged = subprocess.run(
+            [SENSORFLEET, "device", "tag", BOARD, f"site={tag}", "--data-dir", str(serve.data_dir)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert tagged.returncode == 0, tagged.stderr
+        wait_until(
+            lambda: serve.http.get(f"/api/v1/devices/{BOARD}").json()["tags"] == {"site": tag}, 10, "tag"
+        )
+        ids = [d["id"] for d in serve.http.get("/api/v1/devices").json()["devices"]]
+
+        page, watch = watched_page(browser)
+        page.goto(f"{serve.url}/#token={serve.token}")
+        card = page.locator(f'.device[data-device="{BOARD}"]')
+        expect(card).to_contain_text("21.5 °C", timeout=15_000)
+        fleet = page.locator("#fleet").inner_text()
+        for name in {"fw", "rssi", "outbox", "dropped"} & stored.keys():
+            assert stored[name] in fleet, f"the fleet view does not show the {name} as text"
+        if metric_stored:
+            assert metric in fleet
+        if hostile_id in ids:
+            assert hostile_id in fleet
+        watch.assert_inert()
+
+        card.click()
+        expect(page.locator('.chart[data-metric="temperature"]')).to_be_visible(timeout=15_000)
+        page.click('[data-op="ping"]')
+        expect(page.locator("#results li.ok")).to_contain_text(board.result, timeout=15_000)
+        page.click('[data-op="flush"]')
+        expect(page.locator("#results li.error")).to_contain_text(board.error, timeout=15_000)
+        # The same payloads live, over the event stream.
+        board.send_status(300, stored)
+        board.client.publish(f"sf/{BOARD}/telemetry", json.dumps({"ts": now + 1000, "temperature": 22.5}))
+        expect(page.locator("#history li").first).to_have_attribute("data-boot", "300", timeout=10_000)
+        shown = page.locator("main").inner_text()
+        for name, payload in {**stored, "tag": tag}.items():
+            assert payload in shown, f"the device view does not show the {name} as text"
+        if metric_stored:
+            assert metric in shown
+        watch.assert_inert()
+        page.context.close()
+    finally:
+        board.client.close()
