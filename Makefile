@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sensorfleet-installed
 WEB    := dashboard/node_modules/.package-lock.json
+# Published stubs of MicroPython's ESP32 and unix ports, for the firmware's API check
+# (tests/firmware/test_fw_api_check.py); each port in its own folder, outside site-packages,
+# because they shadow CPython's own modules.
+STUBS  := $(VENV)/stubs/.micropython-1.29.0.post1
 
 .PHONY: demo test check bench system-deps clean
 
@@ -13,6 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+$(STUBS): $(STAMP)
+	rm -rf $(VENV)/stubs
+	$(BIN)/python -m pip install -q --disable-pip-version-check --target $(VENV)/stubs/esp32 micropython-esp32-stubs==1.29.0.post1
+	$(BIN)/python -m pip install -q --disable-pip-version-check --target $(VENV)/stubs/unix micropython-unix-stubs==1.29.0.post1
+	touch $(STUBS)
 
 $(WEB): dashboard/package.json dashboard/package-lock.json
 	scripts/system-deps node
@@ -24,7 +34,7 @@ system-deps:
 demo: $(STAMP) $(WEB)
 	$(BIN)/sensorfleet demo
 
-test: $(STAMP) $(WEB) system-deps
+test: $(STAMP) $(STUBS) $(WEB) system-deps
 	$(BIN)/python -m pytest
 
 check: $(STAMP)

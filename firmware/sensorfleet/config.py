@@ -6,7 +6,7 @@ SENSOR_TYPES = ("sim", "bme280", "sht3x", "ds18b20", "dht22", "adc", "internal")
 
 
 class ConfigError(Exception):
-    pass
+    raw = None  # the parsed config.json, when it was JSON (enough, maybe, to report the error)
 
 
 def valid_id(s):
