@@ -4,8 +4,9 @@
 // (a test holds every one of them to that).
 
 // h("span", { class: "warn", title: "…", dataset: { seen: 1 } }, "dropped ", n) → <span …>dropped 3</span>
-// Attribute names come from the page's code, never from data; null, undefined and false children are
-// left out, so optional parts read `cond && h(…)`.
+// Attribute names come from the page's code, never from data. null, undefined and false children are
+// left out, so an optional part reads `x != null && h(…)` or `x ? h(…) : null` (not `x && h(…)`,
+// which would show a 0 or an empty string as text).
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {

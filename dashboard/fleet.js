@@ -183,10 +183,10 @@ export class FleetView {
         h("span", { class: "state" }, state)),
       h("div", { class: "meta" },
         h("span", { dataset: { seen: device.lastSeen || "" } }, ago(device.lastSeen)),
-        device.fw && h("span", {}, `fw ${device.fw}`),
+        device.fw ? h("span", {}, `fw ${device.fw}`) : null,
         device.rssi != null && h("span", {}, `${device.rssi} dBm`),
         device.outbox != null && h("span", { title: "readings waiting on the board" }, `outbox ${device.outbox}`),
-        device.dropped && h("span", { class: "warn", title: "readings the board had to drop" }, `dropped ${device.dropped}`)),
+        device.dropped ? h("span", { class: "warn", title: "readings the board had to drop" }, `dropped ${device.dropped}`) : null),
       h("ul", { class: "values" }, values.length ? values : h("li", { class: "muted" }, "no readings yet")),
     );
     card.querySelector(".completeness").replaceChildren(...completenessOf(device));

@@ -30,7 +30,8 @@ window.__ran = [];
 def device(broker: Mosquitto, serve: ServeProcess) -> Iterator[str]:
     """A device with a status and a reading, so both views have something to draw."""
     board = Recorder(broker.port, client_id=DEVICE)
-    board.publish(f"sf/{DEVICE}/status", b'{"online":true,"fw":"1.0.0","boot":1}', retain=True)
+    status = b'{"online":true,"fw":"1.0.0","boot":1,"outbox":0,"dropped":0}'
+    board.publish(f"sf/{DEVICE}/status", status, retain=True)
     now = int(time.time() * 1000)
     for i in range(3):
         board.publish(f"sf/{DEVICE}/telemetry", orjson.dumps({"ts": now - 1000 * i, "temperature": 20.0 + i}))
@@ -44,6 +45,15 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     found.add_init_script(VIOLATIONS)
     yield found
     found.close()
+
+
+def meta_is_only_elements(page: Page) -> bool:
+    """A status line holds one element per fact: a stray text node would be a 0 or "" shown raw."""
+    found: bool = page.evaluate(
+        "[...document.querySelectorAll('.meta')]"
+        ".every((m) => [...m.childNodes].every((n) => n.nodeType === 1))"
+    )
+    return found
 
 
 def violations(page: Page) -> list[str]:
@@ -61,8 +71,10 @@ def test_both_views_work_under_the_policy_and_it_stops_injected_markup(
     assert response is not None and "default-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator(f'.device[data-device="{device}"] .state')).to_have_text("online", timeout=15_000)
     expect(page.locator(".spark .uplot")).to_have_count(1, timeout=10_000)
+    assert meta_is_only_elements(page)
     page.click(f'.device[data-device="{device}"]')
     expect(page.locator('.chart[data-metric="temperature"] .uplot')).to_be_visible(timeout=10_000)
+    assert meta_is_only_elements(page)
     assert violations(page) == []
     problems.assert_clean()
 
