@@ -24,7 +24,7 @@ from ingest.provision.birth import BirthWatch
 from ingest.provision.board import Board
 from ingest.provision.boardconfig import BoardSettings, load_template, parse_sensor, redact, to_json
 from ingest.provision.broker_files import write_broker_files
-from ingest.provision.deploy import build_files, deploy
+from ingest.provision.deploy import build_files, deploy, enter_maintenance
 from ingest.provision.firmware_tree import firmware_root, read_tree
 from ingest.provision.flash import flash_image
 from ingest.provision.ids import INGEST_USERNAME
@@ -55,6 +55,8 @@ Firmware = Annotated[
 ]
 
 _SIMULATE_POLL_S = 0.5
+_MAINTENANCE_BOOT_S = 30
+"""How long a board reset into maintenance may take to reach its REPL again."""
 
 
 def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -263,6 +265,11 @@ def deploy_command(
     files = build_files(read_tree(firmware_root(firmware)), device.config, compile_mpy)
     watch = None
     with Board(port) as board:
+        interrupted = enter_maintenance(board)
+        if interrupted:
+            typer.echo("the firmware was running (and maybe its watchdog): resetting into maintenance first")
+            board.reset()
+    with Board(port, connect_timeout=_MAINTENANCE_BOOT_S if interrupted else 10) as board:
         result = deploy(board, files, compiled=compile_mpy, on_file=lambda p: log.debug("copied %s", p))
         typer.echo(
             f"deployed {len(result.files)} files ({result.bytes_written} bytes) to {device_id} on {port}, "

@@ -6,6 +6,10 @@
    away), so a host that disappears now cannot leave the swap half done.
 3. The board's own hashes of the final files are checked against the host's, then it is reset.
 
+Throughout, the maintenance flag (`maint`) is on the board: should it reset in the middle (its
+watchdog, a started one cannot be stopped), it boots into maintenance, where neither the firmware
+nor the watchdog starts, and the deploy can be run again. It is removed once the files are in.
+
 `.sf_manifest.json` lists what was deployed, so the next deploy also removes files a newer
 firmware no longer ships. Files the firmware writes at run time (outbox, boot counter) are never
 touched.
@@ -32,6 +36,21 @@ DATA_DIR = "data"
 """Where the firmware keeps its outbox and boot counter unless config.json says otherwise."""
 MIN_VERSION = (1, 22)
 """The oldest MicroPython the firmware is tested on."""
+MAINT_FLAG = "maint"
+"""While this file is on the board, it boots into maintenance (see firmware/safeboot.py)."""
+FREEZE_MANIFEST = "manifest.py"
+"""MicroPython's build reads it to freeze the firmware into an image; a board has no use for it."""
+
+_MAINT_ON = """
+import sys
+with open(%(flag)r, 'w') as f:
+    f.write('deploy')
+print(repr('sensorfleet.app' in sys.modules))
+"""
+_MAINT_OFF = """
+import os
+os.remove(%(flag)r)
+"""
 
 _BOARD_FS = """
 import os
@@ -112,6 +131,14 @@ def check_board(info: BoardInfo, compiled_for: MpyVersion | None) -> None:
             )
 
 
+def enter_maintenance(board: Board) -> bool:
+    """Puts the maintenance flag on the board. True when the firmware was running before the
+    connection interrupted it: its watchdog then still runs and will reset the board, so reset it
+    now (into maintenance) before a long copy."""
+    running: bool = board.eval_literal(_MAINT_ON % {"flag": MAINT_FLAG})
+    return running
+
+
 def build_files(firmware: dict[str, bytes], config: dict[str, object], compile_mpy: bool) -> dict[str, bytes]:
     """The board's files: the firmware (compiled if asked) and its `config.json`.
 
@@ -121,7 +148,8 @@ def build_files(firmware: dict[str, bytes], config: dict[str, object], compile_m
     clash = sorted(path for path in firmware if path.split("/")[0] == data_dir)
     if clash:
         raise DeviceError(f"the firmware tree ships {clash[0]} inside the board's data folder {data_dir!r}")
-    files = compile_modules(firmware) if compile_mpy else dict(firmware)
+    shipped = {path: data for path, data in firmware.items() if path != FREEZE_MANIFEST}
+    files = compile_modules(shipped) if compile_mpy else shipped
     files["config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     return files
 
@@ -135,6 +163,7 @@ def deploy(
     """Stages, verifies and swaps `files` (board path → content) onto `board`; see the module doc."""
     info = board.info()
     check_board(info, compiler_version() if compiled else None)
+    enter_maintenance(board)
     expected = {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}
     manifest = json.dumps({"files": expected}, sort_keys=True).encode()
     everything = {**files, MANIFEST: manifest}
@@ -159,6 +188,7 @@ def deploy(
     retired = sorted(set(entries) | _top_level(_previous_files(previous)))
     board.exec(_SWAP % {"stage": STAGE, "old": OLD, "entries": sorted(entries), "retired": retired})
     final = _verify(board, expected, "files differ after the swap")
+    board.exec(_MAINT_OFF % {"flag": MAINT_FLAG})
     log.debug("deployed %d files (%d bytes) to %s", len(everything), written, board.port)
     return DeployResult(info, final, written)
 

@@ -1,0 +1,42 @@
+"""A deploy keeps the board in maintenance while it works (the flag `maint` on the board: neither the
+firmware nor its watchdog starts after a reset) and takes it out when the files are in; it tells
+when the firmware was running, so that the board is first reset away from its watchdog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provision_kit import ReplBridge, files_for, run_board
+
+from ingest.provision.board import Board
+from ingest.provision.deploy import MAINT_FLAG, build_files, deploy, enter_maintenance
+from ingest.provision.firmware_tree import firmware_root, read_tree
+from support.boards import FIRMWARE
+
+
+def test_the_flag_is_on_the_board_while_files_are_copied_and_gone_after(
+    tmp_path: Path, repl_bridge: ReplBridge
+) -> None:
+    flag = repl_bridge.fsdir / MAINT_FLAG
+    seen: list[bool] = []
+    with Board(repl_bridge.url) as board:
+        deploy(board, files_for(tmp_path, "1.0"), on_file=lambda p: seen.append(flag.exists()))
+    assert seen and all(seen)
+    assert not flag.exists()
+    assert run_board(repl_bridge.fsdir) == "firmware 1.0 dev-1"
+
+
+def test_a_running_firmware_is_told_apart_from_an_idle_board(tmp_path: Path, repl_bridge: ReplBridge) -> None:
+    files = build_files(read_tree(firmware_root(FIRMWARE)), {"device_id": "dev-1"}, compile_mpy=False)
+    with Board(repl_bridge.url) as board:
+        assert enter_maintenance(board) is False  # a REPL where nothing ran
+        deploy(board, files)
+        board.exec("import sensorfleet.app")  # what an interrupted firmware leaves loaded
+        assert enter_maintenance(board) is True
+    assert (repl_bridge.fsdir / MAINT_FLAG).read_text() == "deploy"
+
+
+def test_the_freeze_manifest_is_not_copied_to_the_board() -> None:
+    tree = read_tree(firmware_root(FIRMWARE))
+    assert "manifest.py" in tree and "safeboot.py" in tree
+    assert "manifest.py" not in build_files(tree, {"device_id": "dev-1"}, compile_mpy=False)
