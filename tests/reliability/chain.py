@@ -45,6 +45,20 @@ class Ingest(ServeProcess):
         r.raise_for_status()
         return {d["id"]: d for d in r.json()["devices"]}
 
+    def assert_serving(self) -> None:
+        """Running without a traceback, ready, and the device list and every device's page answer 200
+        within a second each."""
+        assert self.process.running() and "Traceback" not in self.process.output()
+        ready = self.http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        started = time.monotonic()
+        listing = self.http.get("/api/v1/devices")
+        assert listing.status_code == 200 and time.monotonic() - started < 1, listing.text[:500]
+        for device in listing.json()["devices"]:
+            started = time.monotonic()
+            page = self.http.get(f"/api/v1/devices/{device['id']}")
+            assert page.status_code == 200 and time.monotonic() - started < 1, page.text[:500]
+
 
 @dataclass
 class ChainBoard:
