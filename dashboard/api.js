@@ -36,9 +36,16 @@ async function request(path, options = {}, accept = []) {
 
 const json = async (path, options, accept) => (await request(path, options, accept)).json();
 
+// The API pages the device list; the fleet view shows every device, so it follows the pages.
 export const listDevices = async () => {
-  const body = await json("/api/v1/devices");
-  return Array.isArray(body) ? body : body.devices;
+  const devices = [];
+  let after = "";
+  do {
+    const body = await json(`/api/v1/devices?limit=500&after=${encodeURIComponent(after)}`);
+    devices.push(...body.devices);
+    after = body.next;
+  } while (after);
+  return devices;
 };
 
 export const getDevice = (id) => json(`/api/v1/devices/${encodeURIComponent(id)}`);
