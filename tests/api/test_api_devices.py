@@ -102,3 +102,32 @@ def test_csv_export_streams_every_value_in_order(store: Store, make_api: Callabl
     assert {line.split(",")[2] for line in only_a[1:]} == {"a"} and len(
         only_a
     ) == 1 + 600  # the last 600 s of readings
+
+
+def test_the_device_list_comes_in_pages_each_read_in_one_store_request(
+    store: Store, registry: Registry, make_api: Callable[..., TestClient]
+) -> None:
+    for i in range(7):
+        receive(store, registry, f"dev-{i}", b'{"ts":%d,"t":%d,"h%d":1}' % (NOW_MS - 100, i, i))
+    calls: list[dict[str, list[str]]] = []
+    real = store.latest_values
+
+    def counted(wanted):  # type: ignore[no-untyped-def]
+        calls.append({d: sorted(m) for d, m in wanted.items()})
+        return real(wanted)
+
+    store.latest_values = counted  # type: ignore[method-assign]
+    api = make_api(store)
+    pages, after = [], ""
+    while True:
+        body = api.get("/api/v1/devices", params={"limit": 3, "after": after}).json()
+        pages.append([d["id"] for d in body["devices"]])
+        assert all(d["latest"]["values"]["t"] == int(d["id"][-1]) for d in body["devices"])
+        if body["next"] is None:
+            break
+        after = body["next"]
+    assert pages == [["dev-0", "dev-1", "dev-2"], ["dev-3", "dev-4", "dev-5"], ["dev-6"]]
+    assert len(calls) == 3  # one store request per page, for the page's devices and their own metrics
+    assert calls[0] == {f"dev-{i}": sorted(["t", f"h{i}"]) for i in range(3)}
+    assert api.get("/api/v1/devices", params={"limit": 0}).status_code == 422
+    assert api.get("/api/v1/devices", params={"limit": 501}).status_code == 422
