@@ -202,7 +202,7 @@ class StatusIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     online: bool
-    fw: Annotated[str, StringConstraints(pattern=rf"^[\x21-\x7e]{{1,{MAX_FW_CHARS}}}$")] | None = None
+    fw: Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9._+~-]{{1,{MAX_FW_CHARS}}}$")] | None = None
     boot: Count | None = None
     rssi: Annotated[float, Field(ge=-200, le=100, allow_inf_nan=False)] | None = None
     hal: Word | None = None

@@ -47,6 +47,7 @@ def test_status_integers_fit_a_signed_64_bit() -> None:
         {"online": True, "fw": "x" * (MAX_FW_CHARS + 1)},
         {"online": True, "fw": "0.1.0\n"},
         {"online": True, "fw": "<img src=x onerror=alert(1)>"},
+        {"online": True, "fw": "<script>"},
         {"online": True, "reset_cause": "x" * 33},
         {"online": True, "reset_cause": "<b>"},
         {"online": True, "outbox": "<img src=x onerror=alert(1)>"},
