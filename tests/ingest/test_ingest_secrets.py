@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.errors import ConfigError
@@ -38,10 +39,19 @@ def test_serve_logs_in_with_the_password_from_a_file(
     refused.process.start()
     try:
         wait_until(lambda: "refused" in refused.process.output(), 30, "the broker refusing the login")
+        wait_until(lambda: answers(refused), 30, "serve's HTTP port")
         health = refused.http.get("/readyz").json()
         assert health["broker_connected"] is False and health["ready"] is False
     finally:
         refused.close()
+
+
+def answers(serve: ServeProcess) -> bool:
+    try:
+        serve.http.get("/healthz")
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def test_a_secret_file_must_hold_the_secret_on_its_first_line(tmp_path: Path) -> None:
