@@ -48,7 +48,10 @@ class Guard:
     def _save(self):
         import json
 
-        _write(CRASH_FILE, json.dumps(self.crashes))
+        try:
+            _write(CRASH_FILE, json.dumps(self.crashes))
+        except OSError as e:  # a full flash: the count is lost, the reset still happens
+            print("crash count not saved: %s" % e)
 
     def crashed(self, e):
         import io

@@ -149,6 +149,9 @@ class Hal:
             self.wdt_feed()
             time.sleep(1)
 
+    def flash_stats(self):
+        return None  # the chip does not count its erases
+
     def set_rtc(self, ms):
         # mbedTLS checks certificate dates against the RTC, which starts at 2000 after power-on.
         machine.RTC().datetime(rtc_datetime(ms))

@@ -86,5 +86,10 @@ class Hal:
 
         return FakeADC(pin)
 
+    def flash_stats(self):
+        # (block erases, bytes programmed) when the board's flash is a littlefs image (hal/flash.py)
+        fl = sys.modules.get("hal.flash")
+        return fl.DEVICE.stats() if fl and fl.DEVICE else None
+
     def mcu_temperature(self):
         return 45.0 + (time.time() % 60) / 60

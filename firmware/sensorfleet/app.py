@@ -18,7 +18,7 @@ from .outbox import Outbox, KIND_TS, KIND_UP, _mkdirs
 from .commands import Commands, save_settings
 from .sensors import build
 
-FLUSH_BYTES = 1024  # write the RAM buffer at once when it holds this much
+FLUSH_READINGS = 16  # without flush_ms: one flash write per this many readings' time (>= 1 s)
 SAVE_MS = 2000  # save the acknowledged position at most this often
 MAX_VALUES = 900  # bytes of one reading's values (a batch is <= 1 KiB)
 SAMPLE_GRACE_MS = 10000  # the watchdog starves when no sample came for interval + this
@@ -58,9 +58,10 @@ class App:
         self.t_res = base + "cmd/result"
         dd = cfg["data_dir"]
         _mkdirs(dd)
-        self.boot = bump_boot(dd + "/boot")
+        # The outbox first: on a full flash it gives up its oldest readings so the boot counter fits.
         self.outbox = Outbox(dd + "/ob", cfg["segment_kb"] * 1024,
                              max(2, cfg["outbox_kb"] // cfg["segment_kb"]), self.log).open()
+        self.boot = bump_boot(dd + "/boot")
         self.seq = 0
         self.sensors = build(cfg, hal, cfg["device_id"])
         self.client = c = M.Client(m["client_id"], m["user"], m["password"], m["keepalive"],
@@ -138,10 +139,14 @@ class App:
         c = self.client
         ob = self.outbox
         self.log("%s boot=%d seq=%d samples=%d flushed=%d acked=%d outbox=%d dropped=%d heap_peak=%d heap_free=%d "
-                 "bytes_out=%d retransmits=%d connects=%d crashes=%d" % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n,
-                                                              self.acked, ob.pending, ob.dropped, self.heap_peak,
-                                                              self.heap_free, c.bytes_out, c.retransmits, self.connects,
-                                                              self.crashes))
+                 "bytes_out=%d retransmits=%d connects=%d crashes=%d flash_full=%d%s"
+                 % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n, self.acked, ob.pending,
+                    ob.dropped, self.heap_peak, self.heap_free, c.bytes_out, c.retransmits, self.connects,
+                    self.crashes, ob.shrunk, self._flash_stats()))
+
+    def _flash_stats(self):
+        fs = self.hal.flash_stats()
+        return " erases=%d programmed=%d" % fs if fs else ""
 
     def _heap(self):
         # The heap high-water mark: the largest live heap seen right after a collection.
@@ -200,8 +205,17 @@ class App:
         self.samples += 1
         if self.buf_since is None:
             self.buf_since = ticks_ms()
-        if self.outbox.blen >= FLUSH_BYTES or not self.cfg["flush_ms"]:
+        if not self.flush_ms():
             self._flush()
+
+    def flush_ms(self):
+        # Each flash write costs about one 4 KiB block erase on littlefs (the last block of the
+        # segment is copied on write), so by default readings are written 16 at a time: the flash
+        # then wears at <= 0.1 erase per reading, and a power cut loses at most this long of them.
+        ms = self.cfg["flush_ms"]
+        if ms is None:
+            ms = max(1000, int(FLUSH_READINGS * self.cfg["interval_s"] * 1000))
+        return ms
 
     def _flush(self):
         self.buf_since = None
@@ -309,7 +323,7 @@ class App:
         st = {"online": True, "fw": FW, "hal": self.hal.name, "boot": self.boot,
                 "uptime_s": self.clock.uptime_ms() // 1000, "rssi": self.hal.rssi(),
                 "heap_free": self.heap_free, "heap_peak": self.heap_peak, "outbox": ob.pending,
-                "dropped": ob.dropped, "reset_cause": self.hal.reset_cause(),
+                "dropped": ob.dropped, "outbox_kb": ob.max_segs * ob.seg_bytes // 1024, "flash_full": ob.shrunk, "reset_cause": self.hal.reset_cause(),
                 "interval_s": self.cfg["interval_s"], "batch_max": self.cfg["batch_max"],
                 "synced": self.clock.synced(), "sensor_errors": sum(s.errors for s in self.sensors),
                 "crashes": self.crashes, "crash_boots": self.guard.crashes["n"] if self.guard else 0}
@@ -359,7 +373,7 @@ class App:
             await asyncio.sleep_ms(100)
             now = ticks_ms()
             self.clock.uptime_ms()
-            if self.buf_since is not None and ticks_diff(now, self.buf_since) >= cfg["flush_ms"]:
+            if self.buf_since is not None and ticks_diff(now, self.buf_since) >= self.flush_ms():
                 self._flush()
             if ob.dirty and ticks_diff(now, last_save) >= SAVE_MS:
                 ob.save()

@@ -123,7 +123,7 @@ def check(raw):
     cfg["wifi"] = c.get(raw, "wifi", None, "dict")
     cfg["interval_s"] = c.get(raw, "interval_s", 10, "num", "", 0.001, 86400)
     cfg["batch_max"] = c.get(raw, "batch_max", 20, "int", "", 1, 200)
-    cfg["flush_ms"] = c.get(raw, "flush_ms", 1000, "int", "", 0, 600000)
+    cfg["flush_ms"] = c.get(raw, "flush_ms", None, "int", "", 0, 600000)
     cfg["status_s"] = c.get(raw, "status_s", 60, "num", "", 1, 86400)
     cfg["log_s"] = c.get(raw, "log_s", 60, "num", "", 0, 86400)
     cfg["outbox_kb"] = c.get(raw, "outbox_kb", 256, "int", "", 8, 1 << 20)

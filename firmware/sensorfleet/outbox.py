@@ -11,6 +11,10 @@
 # values (len bytes: a JSON object body, e.g. `"temperature":21.5`) | crc32 of all before it, u32.
 # kind 0: t = epoch ms; kind 1: t = uptime ms of that boot (clock not synced when sampled).
 # A segment is read up to its first bad record (a torn write at a power cut): what came before is kept.
+#
+# Flash space: the capacity is cut to what the filesystem has free when the outbox opens, and a full
+# filesystem at a write (ENOSPC) drops the oldest segment and shrinks the capacity, both counted in
+# `shrunk`; the readings lost are counted in `dropped`. Neither is ever an exception.
 import os
 from struct import pack_into, unpack_from
 from binascii import crc32
@@ -22,6 +26,8 @@ OVERHEAD = 24
 KIND_TS = 0
 KIND_UP = 1
 CHUNK = 1280  # bytes read from flash per batch (a batch is <= 1 KiB of JSON)
+ENOSPC = 28
+RESERVE = 16384  # flash left free beside the outbox (boot counter, commands, config, littlefs' own)
 BUF = 2048  # the RAM write buffer: allocated once, written out when a record would not fit
 
 
@@ -77,6 +83,7 @@ class Outbox:
         self.dropped = 0
         self.dirty = False
         self.writes = 0
+        self.shrunk = 0
 
     def _p(self, no):
         return "%s/%08d.seg" % (self.dir, no)
@@ -131,7 +138,26 @@ class Outbox:
         if torn:
             self.log("outbox: ignored %d bytes of a torn write" % torn)
         self._trim()
+        self._fit(sum(self.ssz))
         return self
+
+    def _fit(self, used):
+        # The capacity the flash can really hold, beside what the outbox already uses.
+        try:
+            st = os.statvfs(self.dir)
+        except (OSError, AttributeError):
+            return
+        # f_bsize * f_bavail; littlefs estimates its used blocks, and a full one can count more
+        # blocks than it has: f_bavail then wraps around (unsigned).
+        free = st[0] * st[4] if st[4] <= st[2] else 0
+        fits = max(2, (used + free - RESERVE) // self.seg_bytes)
+        if fits < self.max_segs:
+            self.log("outbox: %d KiB do not fit the free flash, using %d KiB"
+                     % (self.max_segs * self.seg_bytes // 1024, fits * self.seg_bytes // 1024))
+            self.max_segs = fits
+            self.shrunk += 1
+            while len(self.sno) > self.max_segs:
+                self._drop_oldest()
 
     def _scan(self, no, stop=None):
         # Valid records of a segment file, read in CHUNK pieces -> (count, valid bytes, file bytes).
@@ -181,8 +207,19 @@ class Outbox:
         # One flash write for every record appended since the last flush.
         if not self.blen:
             return 0
-        with open(self._p(self.sno[-1]), "ab") as f:
-            f.write(memoryview(self.buf)[: self.blen])
+        while True:
+            try:
+                self._write()
+                break
+            except OSError as e:
+                if e.errno != ENOSPC:
+                    raise
+                if not self._full():
+                    self.log("outbox: flash full, %d readings in RAM lost" % self.buf_n)
+                    self.dropped += self.buf_n
+                    self.pending -= self.buf_n
+                    self.blen = self.buf_n = 0
+                    return 0
         n = self.buf_n
         self.scnt[-1] += n
         self.ssz[-1] += self.blen
@@ -190,6 +227,22 @@ class Outbox:
         self.buf_n = 0
         self.writes += 1
         return n
+
+    def _write(self):
+        # littlefs commits a file's new data when it is closed (copy on write): a write that fails
+        # leaves the segment as it was.
+        with open(self._p(self.sno[-1]), "ab") as f:
+            f.write(memoryview(self.buf)[: self.blen])
+
+    def _full(self):
+        # The filesystem is full: give up the oldest segment and keep the capacity below what was
+        # there. False when only the segment being written is left.
+        self.shrunk += 1
+        if len(self.sno) < 2:
+            return False
+        self.max_segs = max(2, len(self.sno) - 1)
+        self._drop_oldest()
+        return True
 
     def _rotate(self):
         self.sno.append(self.sno[-1] + 1)
@@ -305,12 +358,19 @@ class Outbox:
         self._trim()
 
     def save(self):
+        # A stale position only means re-sending; a full flash must not stop the outbox.
         import json
 
         tmp = self.dir + "/ack.tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps({"seg": self.ack[0], "off": self.ack[1], "dropped": self.dropped}))
-        os.rename(tmp, self.dir + "/ack.json")
+        try:
+            with open(tmp, "w") as f:
+                f.write(json.dumps({"seg": self.ack[0], "off": self.ack[1], "dropped": self.dropped}))
+            os.rename(tmp, self.dir + "/ack.json")
+        except OSError as e:
+            if e.errno != ENOSPC:
+                raise
+            self.log("outbox: flash full, acknowledged position not saved")
+            return
         self.dirty = False
 
 

@@ -24,9 +24,13 @@ def board_factory(tmp_path: Path, micropython: str) -> Iterator[Callable[..., Bo
     boards: list[Board] = []
 
     def make(
-        config: dict[str, Any] | str | None, name: str = "board", heap: str = "128K", start: bool = True
+        config: dict[str, Any] | str | None,
+        name: str = "board",
+        heap: str = "128K",
+        start: bool = True,
+        flash_kib: int | None = None,
     ) -> Board:
-        board = Board(make_board_dir(tmp_path / name, config), heap=heap)
+        board = Board(make_board_dir(tmp_path / name, config), heap=heap, flash_kib=flash_kib)
         boards.append(board)
         if start:
             board.start()

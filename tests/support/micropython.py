@@ -38,18 +38,28 @@ def run_file(path: Path, heap: str = DEFAULT_HEAP, timeout: float = 120) -> subp
     )
 
 
+def littlefs_boot(kib: int) -> str:
+    """The `-c` program that runs a board whose flash is a littlefs image (firmware/hal/flash.py)."""
+    return f"import hal.flash\nhal.flash.boot('flash.img', {kib})"
+
+
 class VirtualBoard:
     """A firmware directory run as one board: `cd <dir> && micropython -X heapsize=... main.py`.
 
     The directory is the board's filesystem, so its flash (outbox, boot counter) survives a
-    kill and restart of the process exactly as it survives a power cut on the board.
+    kill and restart of the process exactly as it survives a power cut on the board. With
+    `flash_kib`, the flash is a littlefs image of that size in the directory instead (4 KiB blocks,
+    as on an ESP32), formatted and filled with the directory's firmware and config on the first boot.
     """
 
-    def __init__(self, fsdir: Path, heap: str = DEFAULT_HEAP, entry: str = "main.py"):
+    def __init__(
+        self, fsdir: Path, heap: str = DEFAULT_HEAP, entry: str = "main.py", flash_kib: int | None = None
+    ):
         self.dir = fsdir
         self.heap = heap
+        run = [entry] if flash_kib is None else ["-c", littlefs_boot(flash_kib)]
         self.process = Process(
-            [micropython_binary(), "-X", f"heapsize={heap}", entry], fsdir / "console.log", cwd=fsdir
+            [micropython_binary(), "-X", f"heapsize={heap}", *run], fsdir / "console.log", cwd=fsdir
         )
 
     def start(self) -> None:
