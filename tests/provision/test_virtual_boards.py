@@ -19,6 +19,7 @@ from ingest.provision.cli import device_app
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import SIM_SENSOR_SETS, build_fleet
+from support.micropython import run_snippet
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder
 from support.procs import wait_until
@@ -148,3 +149,37 @@ def test_simulate_stops_its_boards_when_stopped(tmp_path: Path, mosquitto: Mosqu
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_simulate_on_littlefs_flash_keeps_the_outbox_in_the_image(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    recorder = Recorder(mosquitto.port, ["sf/+/telemetry"])
+    try:
+        result = CliRunner().invoke(
+            device_app,
+            ["simulate", "1", "--flash", "littlefs", "--mqtt-port", str(mosquitto.port), "--interval", "0.05",
+             "--duration", "6", "--data-dir", str(tmp_path)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        seen = metrics_by_device(recorder)
+    finally:
+        recorder.close()
+    assert seen == {"sim-1": set(SIM_SENSOR_SETS[0])}
+    board = tmp_path / "virtual-boards/sim-1"
+    assert (board / "flash.img").stat().st_size == 2048 * 1024
+    assert not (board / "data").exists(), "the outbox lives in the image, not in the directory"
+    inside = run_snippet(
+        "import vfs, os, hal.flash\n"
+        "vfs.mount(vfs.VfsLfs2(hal.flash.FileBlockDevice('flash.img', 512)), '/f')\n"
+        "print(repr((open('/f/data/boot').read(), 'ob' in os.listdir('/f/data'))))",
+        cwd=board,
+    )
+    assert inside.strip() == "('1', True)", inside
+
+
+def test_an_unknown_flash_kind_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        device_app, ["simulate", "1", "--flash", "sdcard", "--duration", "1", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "flash must be one of dir, littlefs, not 'sdcard'" in result.output

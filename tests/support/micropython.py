@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ingest.provision.virtual import micropython_binary
+from ingest.provision.virtual import littlefs_boot, micropython_binary
 
 from .procs import Process
 
@@ -36,11 +36,6 @@ def run_file(path: Path, heap: str = DEFAULT_HEAP, timeout: float = 120) -> subp
         text=True,
         timeout=timeout,
     )
-
-
-def littlefs_boot(kib: int) -> str:
-    """The `-c` program that runs a board whose flash is a littlefs image (firmware/hal/flash.py)."""
-    return f"import hal.flash\nhal.flash.boot('flash.img', {kib})"
 
 
 class VirtualBoard:
