@@ -29,8 +29,9 @@ def board_factory(tmp_path: Path, micropython: str) -> Iterator[Callable[..., Bo
         heap: str = "128K",
         start: bool = True,
         flash_kib: int | None = None,
+        entry: str = "main.py",
     ) -> Board:
-        board = Board(make_board_dir(tmp_path / name, config), heap=heap, flash_kib=flash_kib)
+        board = Board(make_board_dir(tmp_path / name, config), heap=heap, entry=entry, flash_kib=flash_kib)
         boards.append(board)
         if start:
             board.start()

@@ -4,11 +4,14 @@ when the firmware was running, so that the board is first reset away from its wa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from provision_kit import ReplBridge, files_for, run_board
+from typer.testing import CliRunner
 
 from ingest.provision.board import Board
+from ingest.provision.cli import device_app
 from ingest.provision.deploy import MAINT_FLAG, build_files, deploy, enter_maintenance
 from ingest.provision.firmware_tree import firmware_root, read_tree
 from support.boards import FIRMWARE
@@ -40,3 +43,33 @@ def test_the_freeze_manifest_is_not_copied_to_the_board() -> None:
     tree = read_tree(firmware_root(FIRMWARE))
     assert "manifest.py" in tree and "safeboot.py" in tree
     assert "manifest.py" not in build_files(tree, {"device_id": "dev-1"}, compile_mpy=False)
+
+
+def test_deploy_resets_a_board_whose_firmware_was_running_into_maintenance_first(
+    tmp_path: Path, micropython: str
+) -> None:
+    # Each REPL session of this board starts with the firmware's modules loaded, as a board whose
+    # running firmware the connection has just interrupted.
+    fsdir = tmp_path / "board-fs"
+    fsdir.mkdir()
+    for path, data in read_tree(firmware_root(FIRMWARE)).items():
+        (fsdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (fsdir / path).write_bytes(data)
+    bridge = ReplBridge(fsdir, micropython)
+    bridge.argv = [micropython, "-i", "-c", "import sys\nsys.path.insert(0, '')\nimport sensorfleet.app"]
+    try:
+        data = str(tmp_path / "data")
+        runner = CliRunner()
+        assert runner.invoke(device_app, ["add", "dev-1", "--data-dir", data]).exit_code == 0
+        r = runner.invoke(
+            device_app, ["deploy", "dev-1", "--port", bridge.url, "--no-wait", "--data-dir", data]
+        )
+        assert r.exit_code == 0, r.output
+        assert (
+            "the firmware was running (and maybe its watchdog): resetting into maintenance first" in r.stdout
+        )
+        assert bridge.sessions >= 2  # reset, then connected again for the copy
+        assert not (fsdir / MAINT_FLAG).exists()
+        assert json.loads((fsdir / "config.json").read_text())["device_id"] == "dev-1"
+    finally:
+        bridge.close()
