@@ -18,6 +18,7 @@ from ingest import __version__
 from ingest.codec.lineprotocol import TagsFor, no_tags
 from ingest.codec.payload import Limits
 from ingest.deadletters import DeadLetters
+from ingest.errors import StoreError
 from ingest.files import private_dir, read_secret
 from ingest.health import install as install_health
 from ingest.intake.broker import EmbeddedBroker
@@ -80,6 +81,7 @@ class IngestService:
             s.data_dir / REGISTRY_FILE, strict=s.strict_devices, max_metrics=s.max_metrics_per_device
         )
         self.store = store or build_store(s, self.registry.tags_for)
+        self._name_metrics_once()
         self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite", kept=s.dead_letters_kept)
         self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
         self.writer = Writer(
@@ -140,6 +142,19 @@ class IngestService:
             "how long a batch has waited unacknowledged for the store or the disk",
             lambda: self.writer.held_for(),
         )
+
+    def _name_metrics_once(self) -> None:
+        """A registry from before metric names were kept learns each device's from the store, so the
+        newest values of a device that stays silent after the upgrade are still shown."""
+        if not self.registry.needs_metric_names():
+            return
+        try:
+            names = self.store.metric_names()
+        except StoreError as e:  # the store is down: tried again at the next start
+            log.warning("could not read the devices' metric names from the store: %s", e)
+            return
+        self.registry.seed_metric_names(names)
+        log.info("learned the metric names of %d devices from the store", len(names))
 
     def _received(self, message: Message) -> None:
         work = self.router.route(message)

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS command_results (
 CREATE TABLE IF NOT EXISTS device_metrics (
     device TEXT NOT NULL, metric TEXT NOT NULL, PRIMARY KEY (device, metric)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upgrades (name TEXT PRIMARY KEY, done_ms INTEGER NOT NULL);
 """
 
 
@@ -158,6 +159,28 @@ class Registry:
                 return new
             self._metrics[device] = known | new
         return set()
+
+    def needs_metric_names(self) -> bool:
+        """True for a registry kept before device metric names were: the store has to name them once."""
+        with self._lock:
+            done = self._db.execute("SELECT 1 FROM upgrades WHERE name = 'metric_names'").fetchone()
+            if done is None and not self._known:
+                self._db.execute("INSERT INTO upgrades VALUES ('metric_names', 0)")
+                return False
+        return done is None
+
+    def seed_metric_names(self, names: Mapping[str, Iterable[str]]) -> None:
+        """Adds the metric names the store holds for each device (the upgrade `needs_metric_names` asks
+        for), at most `max_metrics` per device."""
+        rows = {(d, m) for d, metrics in names.items() for m in sorted(metrics)[: self.max_metrics]}
+        with self._lock:
+            with write_transaction(self._db):
+                self._db.executemany("INSERT OR IGNORE INTO device_metrics VALUES (?, ?)", rows)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO upgrades VALUES ('metric_names', ?)", (int(time.time() * 1000),)
+                )
+            for device, metric in rows:
+                self._metrics[device] = self._metrics.get(device, frozenset()) | {metric}
 
     def register(self, device: str) -> None:
         with self._lock:

@@ -112,6 +112,18 @@ class InfluxStore:
                         out.setdefault(device, {})[field] = (int(ts), _value(value, field in INTEGER_FIELDS))
         return out
 
+    def metric_names(self) -> dict[str, set[str]]:
+        # With a wildcard, `last` answers a column `last_<field>` per field, null where the device has none.
+        series = self.http.query(f'SELECT last(*) FROM {_ident(self.measurement)} GROUP BY "device"')
+        names: dict[str, set[str]] = {}
+        for s in series:
+            device = s.get("tags", {}).get("device")
+            for row in s["values"]:
+                for column, value in zip(s["columns"][1:], row[1:], strict=True):
+                    if device and value is not None and column.startswith("last_"):
+                        names.setdefault(device, set()).add(column.removeprefix("last_"))
+        return names
+
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:
         check_device(device)
         check_range(start_ms, end_ms)

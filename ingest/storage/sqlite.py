@@ -167,6 +167,13 @@ class SqliteStore:
                         out.setdefault(device, {})[metric] = (int(row[0]), _typed(row[1], kind))
         return out
 
+    def metric_names(self) -> dict[str, set[str]]:
+        names: dict[str, set[str]] = {}
+        with self._lock:
+            for device, metric in self._db.execute("SELECT DISTINCT device, metric FROM points"):
+                names.setdefault(device, set()).add(metric)
+        return names
+
     def points(self, device: str, start_ms: int, end_ms: int) -> Iterator[Point]:
         check_device(device)
         check_range(start_ms, end_ms)

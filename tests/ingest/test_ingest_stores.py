@@ -156,3 +156,9 @@ def test_influx_query_many_answers_in_order_and_an_error_fails_the_call(
     with pytest.raises(PermanentStoreError, match="InfluxQL error"):
         http.query_many(['SELECT "a" FROM "telemetry"', 'SHOW FIELD KEYS ON "no_such_database"'])
     http.close()
+
+
+def test_both_stores_name_each_devices_metrics(stores: tuple[Store, Store]) -> None:
+    influx, sqlite = stores
+    expected = {"dev-1": {"temperature", "door", "seq"}, "dev-2": {"temperature", "humidity"}}
+    assert influx.metric_names() == sqlite.metric_names() == expected
