@@ -1,7 +1,13 @@
 """Firmware benchmark: one virtual board (the real firmware on the MicroPython unix port, heap
 capped at 128K) against a real Mosquitto. Reports, per scenario: readings/s one board pushes,
 MQTT bytes sent per reading (all packets the board wrote, birth and pings included; TCP/IP
-headers not counted), telemetry payload bytes per reading, and the heap high-water mark."""
+headers not counted), telemetry payload bytes per reading, and the heap high-water mark.
+
+Then flash wear: the board's flash a littlefs image with 4 KiB blocks as on an ESP32
+(firmware/hal/flash.py), in real time at a reading every 1 s and every 10 s: block erases and
+bytes programmed per reading with the firmware's default flash writes and with one write per
+second (the old default), and the flash life that projects to for a 2 MiB filesystem whose blocks
+last 100,000 erase cycles."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from support.boards import Board, board_config, make_board_dir
+from support.boards import STATS, Board, board_config, make_board_dir
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import wait_until
 
@@ -104,6 +110,53 @@ def scenario(name: str, total: int, backlog: bool, **over: Any) -> dict[str, Any
         }
 
 
+FS_BLOCKS = 2 * 1024 * 1024 // 4096
+ERASE_CYCLES = 100_000
+YEAR_S = 365 * 24 * 3600
+
+
+def wear(name: str, interval_s: float, total: int, flush_ms: int | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Mosquitto(Path(tmp) / "mosquitto")
+        broker.start()
+        cfg = board_config(
+            broker.port, interval_s=interval_s, stop_after=total, log_s=interval_s, status_s=60
+        )
+        if flush_ms is None:
+            del cfg["flush_ms"]
+        else:
+            cfg["flush_ms"] = flush_ms
+        board = Board(make_board_dir(Path(tmp) / "board", cfg), flash_kib=2048)
+        board.start()
+        try:
+            code = board.wait_exit(total * interval_s + 120)
+            if code != 0:
+                raise RuntimeError(f"board exited {code}:\n{board.console()[-2000:]}")
+        finally:
+            board.kill()
+            broker.stop()
+        lines = [
+            {k: int(v) for k, v in (kv.split("=") for kv in m[1].split())}
+            for m in STATS.findall(board.console())
+        ]
+    final = lines[-1]
+    # Steady state: from the first flash write of readings on, leaving out what this boot wrote before
+    # (directories, boot counter), which a board in service spreads over days of readings.
+    first = next(s for s in lines if s["flushed"] > 0)
+    steady = (final["erases"] - first["erases"]) / (final["samples"] - first["samples"])
+    years = FS_BLOCKS * ERASE_CYCLES / (steady * YEAR_S / interval_s) if steady else float("inf")
+    return {
+        "scenario": name,
+        "interval_s": interval_s,
+        "readings": total,
+        "erases_per_reading": round(final["erases"] / total, 3),
+        "erases_per_reading_steady": round(steady, 3),
+        "bytes_programmed_per_reading": round(final["programmed"] / total),
+        "flash_life_years_2MiB_100k": round(years, 1),
+        "heap_peak_bytes": final["heap_peak"],
+    }
+
+
 def run() -> list[dict[str, Any]]:
     fast = {"interval_s": 0.001, "flush_ms": 100}
     big = {"outbox_kb": 1024}
@@ -113,4 +166,8 @@ def run() -> list[dict[str, Any]]:
         scenario("backlog replay after an outage, batch_max 20", 10_000, True, batch_max=20, **big, **fast),
         scenario("backlog replay after an outage, batch_max 50", 10_000, True, batch_max=50, **big, **fast),
         scenario("steady, every 0.1 s, batch_max 20", 300, False, interval_s=0.1, flush_ms=1000),
+        wear("littlefs, default flash writes (16 readings each)", 1, 160, None),
+        wear("littlefs, default flash writes (16 readings each)", 10, 48, None),
+        wear("littlefs, a flash write every second (the old default)", 1, 32, 1000),
+        wear("littlefs, a flash write every second (the old default)", 10, 12, 1000),
     ]

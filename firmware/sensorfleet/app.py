@@ -321,12 +321,13 @@ class App:
         ob = self.outbox
         self._heap()
         st = {"online": True, "fw": FW, "hal": self.hal.name, "boot": self.boot,
-                "uptime_s": self.clock.uptime_ms() // 1000, "rssi": self.hal.rssi(),
-                "heap_free": self.heap_free, "heap_peak": self.heap_peak, "outbox": ob.pending,
-                "dropped": ob.dropped, "outbox_kb": ob.max_segs * ob.seg_bytes // 1024, "flash_full": ob.shrunk, "reset_cause": self.hal.reset_cause(),
-                "interval_s": self.cfg["interval_s"], "batch_max": self.cfg["batch_max"],
-                "synced": self.clock.synced(), "sensor_errors": sum(s.errors for s in self.sensors),
-                "crashes": self.crashes, "crash_boots": self.guard.crashes["n"] if self.guard else 0}
+              "uptime_s": self.clock.uptime_ms() // 1000, "rssi": self.hal.rssi(),
+              "heap_free": self.heap_free, "heap_peak": self.heap_peak, "outbox": ob.pending,
+              "dropped": ob.dropped, "outbox_kb": ob.max_segs * ob.seg_bytes // 1024, "flash_full": ob.shrunk,
+              "reset_cause": self.hal.reset_cause(), "interval_s": self.cfg["interval_s"],
+              "batch_max": self.cfg["batch_max"], "synced": self.clock.synced(),
+              "sensor_errors": sum(s.errors for s in self.sensors), "crashes": self.crashes,
+              "crash_boots": self.guard.crashes["n"] if self.guard else 0}
         if self.cfg["mqtt"]["tls_insecure"]:
             st["tls_insecure"] = True
         return st
