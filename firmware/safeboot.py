@@ -114,7 +114,7 @@ def run():
             gc.collect()
     except Exception as e:  # MemoryError and OSError included; SystemExit and Ctrl-C are not
         guard.crashed(e)
-        delay = hal.crash_delay_ms if hal else 10000
+        delay = hal.crash_delay_ms if hal else 10000 if sys.platform == "esp32" else 500
         print("CRASH (%d in a row, %d in all), resetting in %d s:" % (guard.crashes["n"], guard.crashes["total"],
                                                                      delay // 1000))
         sys.print_exception(e)
@@ -123,9 +123,5 @@ def run():
         time.sleep_ms(delay)
         if hal:
             hal.crash_reset()
-        elif sys.platform == "esp32":
-            import machine
-
-            machine.reset()
-        else:
-            sys.exit(3)
+        # Without a HAL (it did not even import): sys.exit() is a soft reset on the ESP32.
+        sys.exit(3)

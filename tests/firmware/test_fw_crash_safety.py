@@ -100,3 +100,12 @@ def test_maint_command_reboots_into_maintenance(
         "result": {"rebooting": True, "maintenance": True},
     }
     rec.close()
+
+
+def test_a_hal_that_does_not_import_is_a_counted_crash_too(board_factory: Callable[..., Board]) -> None:
+    board = board_factory(board_config(1), start=False)
+    hal = board.dir / "hal" / "unix.py"
+    hal.write_text("raise ImportError(\"no module named 'machine'\")\n" + hal.read_text())
+    assert boot_until_exit(board) == CRASH_EXIT
+    assert crashes(board)["n"] == 1 and "ImportError" in str(crashes(board)["last"])
+    assert "CRASH (1 in a row, 1 in all), resetting in 0 s:" in board.console()
