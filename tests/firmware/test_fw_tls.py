@@ -66,3 +66,17 @@ def test_tls_without_ca_does_not_start_unless_insecure_which_the_birth_reports(
     birth = json.loads(next(m.payload for m in rec.snapshot() if b"true" in m.payload))
     assert birth["tls_insecure"] is True
     rec.close()
+
+
+def test_tls_waits_for_the_clock_that_certificates_are_checked_against(
+    tls_broker_factory: Callable[..., TlsBroker], board_factory: Callable[..., Board]
+) -> None:
+    # On the board the RTC starts at 2000 after power-on: a handshake before NTP has set it would fail.
+    tb = tls_broker_factory()
+    mq = {"port": tb.tls_port, "tls": True, "ca": "ca.pem"}
+    board = board_factory(board_config(tb.tls_port, mqtt=mq, clock_delay_s=2), start=False)
+    shutil.copy(tb.ca, board.dir / "ca.pem")
+    board.start()
+    board.wait_console(r"mqtt: connected", 20)
+    console = board.console()
+    assert console.index("mqtt: waiting for the clock before TLS") < console.index("mqtt: connected")
