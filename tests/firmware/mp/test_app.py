@@ -98,3 +98,13 @@ async def test_unsynced_clock_records_uptime():
     eq(len(recs), 5)
     eq([r[3] for r in recs], [1] * 5)  # KIND_UP: sent later as "age"
     task.cancel()
+
+
+def test_flash_writes_carry_16_readings_by_default():
+    # ~1 block erase per flash write on littlefs: 16 readings a write keeps wear under 0.1 erase each.
+    app, _ = make("app9", interval_s=10, flush_ms=None)
+    eq(app.flush_ms(), 160000)
+    app.cfg["interval_s"] = 0.02
+    eq(app.flush_ms(), 1000)  # at least a second
+    app, _ = make("app10", interval_s=10, flush_ms=250)
+    eq(app.flush_ms(), 250)
