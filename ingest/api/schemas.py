@@ -132,7 +132,10 @@ class CommandIn(BaseModel):
         extra="forbid", json_schema_extra={"example": {"op": "set", "args": {"interval_s": 30}}}
     )
 
-    op: str = Field(pattern=r"^(ping|set|flush|reboot)$", description="ping, set, flush or reboot")
+    op: str = Field(
+        pattern=r"^(ping|set|flush|reboot|maint)$",
+        description="ping, set, flush, reboot, or maint (restart into maintenance for USB work)",
+    )
     args: dict[str, Any] = Field(default_factory=dict, max_length=32)
     id: str | None = Field(
         None, pattern=COMMAND_ID_PATTERN, description="your id, to make a retry idempotent"

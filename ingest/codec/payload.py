@@ -220,6 +220,8 @@ class StatusIn(BaseModel):
     error: Text | None = None
     tls_insecure: bool | None = None
     safe_mode: bool | None = None
+    outbox_kb: Count | None = None
+    flash_full: Count | None = None
     crash_boots: Count | None = None
     crashes_total: Count | None = None
     last_crash: Text | None = None

@@ -53,6 +53,10 @@ def test_a_command_reaches_a_virtual_board_and_its_result_comes_back(
             "/api/v1/devices/board-1/commands", params={"wait": 20}, json={"op": "ping", "id": "p1"}
         )
         assert again.json()["result"] == api.get("/api/v1/devices/board-1/commands/p1").json()["result"]
+        # Maintenance for USB work, asked through the API like any other command.
+        r = api.post("/api/v1/devices/board-1/commands", params={"wait": 20}, json={"op": "maint"})
+        assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+        assert r.json()["result"]["maintenance"] is True
 
         board.kill()
         r = api.post("/api/v1/devices/board-1/commands", params={"wait": 1}, json={"op": "ping"})
