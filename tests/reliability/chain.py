@@ -23,6 +23,7 @@ from ingest.provision.boardconfig import BoardSettings
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.provisioning import add_device
 from ingest.provision.registry import DeviceRegistry
+from ingest.provision.virtual import LITTLEFS_KIB
 from support.boards import Board, board_config, make_board_dir
 from support.faultproxy import TcpProxy
 from support.influx import InfluxDB
@@ -73,7 +74,8 @@ class ChainBoard:
         self.board.start()
 
     def boot(self) -> int:
-        return int((self.board.dir / "data" / "boot").read_text())
+        """The boot the board last reported on its console (its flash may be a littlefs image)."""
+        return self.board.stats()["boot"]
 
     def wait_done(self, timeout: float) -> None:
         """Waits until the board has had every reading acknowledged and exited by itself."""
@@ -148,7 +150,10 @@ class Chain:
         ingest.start()
         return ingest
 
-    def add_board(self, device_id: str, readings: int, via_proxy: bool = False, **config: Any) -> ChainBoard:
+    def add_board(
+        self, device_id: str, readings: int, via_proxy: bool = False, littlefs: bool = False, **config: Any
+    ) -> ChainBoard:
+        """`littlefs`: the board's flash is a littlefs image with 4 KiB blocks, as on an ESP32."""
         proxy = TcpProxy(self.broker.port) if via_proxy else None
         if proxy is not None:
             self.proxies.append(proxy)
@@ -157,7 +162,10 @@ class Chain:
         cfg = board_config(
             port, device_id, mqtt=mqtt, **{"interval_s": 0.01, **config, "stop_after": readings}
         )
-        board = Board(make_board_dir(self.root / "boards" / device_id, cfg))
+        board = Board(
+            make_board_dir(self.root / "boards" / device_id, cfg),
+            flash_kib=LITTLEFS_KIB if littlefs else None,
+        )
         member = ChainBoard(device_id, board, proxy, readings)
         self.boards.append(member)
         return member

@@ -157,14 +157,23 @@ def broker_restart(root: Path, influx: InfluxDB, db: str, readings: int, restart
         return _row(c, "broker restart", f"{restarts} × clean restart", max(recoveries))
 
 
-def board_outage(root: Path, influx: InfluxDB, db: str, readings: int, interval_s: float) -> Row:
+def board_outage(
+    root: Path, influx: InfluxDB, db: str, readings: int, interval_s: float, littlefs: bool = False
+) -> Row:
     """One board cut off from the broker, power-cycled half-way through its outage: every reading
-    taken offline arrives afterwards, stamped with the time it was taken."""
+    taken offline arrives afterwards, stamped with the time it was taken. `littlefs`: the board's flash
+    is a littlefs image, as on an ESP32."""
     with chain(root, influx, db, devices=1) as c:
         c.start_ingest()
         # Every reading goes to flash at once, so the power cut takes none of them with it.
         member = c.add_board(
-            "dev-1", readings, via_proxy=True, interval_s=interval_s, flush_ms=0, outbox_kb=1024
+            "dev-1",
+            readings,
+            via_proxy=True,
+            littlefs=littlefs,
+            interval_s=interval_s,
+            flush_ms=0,
+            outbox_kb=1024,
         )
         assert member.proxy is not None
         member.start()
@@ -186,6 +195,13 @@ def board_outage(root: Path, influx: InfluxDB, db: str, readings: int, interval_
         recover = time.monotonic() - started
         member.wait_done(DRAIN_S)
         c.wait_drained(taken_before_kill + readings, DRAIN_S)
+        # `taken_before_kill` is only a lower bound of the killed boot's readings: also wait for every
+        # reading of the second boot, all taken after the restart.
+        wait_until(
+            lambda: sum(t >= restart_ms for t, _ in c.stored()["dev-1"].points) >= readings,
+            DRAIN_S,
+            "every reading of the second boot",
+        )
         points = c.stored()["dev-1"].points
         # The killed boot's ledger is what it had put on flash: at least what it reported taking.
         # Its readings all predate the restart; `verify` checks they are numbered 0..n-1 once each.

@@ -21,3 +21,10 @@ def test_board_offline_and_power_cycled_delivers_everything_with_its_original_ti
 ) -> None:
     row = board_outage(tmp_path, influxd, influx_db, readings=2000, interval_s=0.005)
     assert row.lost == 0 and row.stored == row.sent >= 3000
+
+
+def test_the_same_on_a_littlefs_flash_as_on_an_esp32(
+    tmp_path: Path, influxd: InfluxDB, influx_db: str
+) -> None:
+    row = board_outage(tmp_path, influxd, influx_db, readings=400, interval_s=0.02, littlefs=True)
+    assert row.lost == 0 and row.stored == row.sent >= 600
