@@ -128,7 +128,7 @@ class Demo:
         base = f"http://{self.settings.http_host}:{self.settings.http_port}/"
         self.console.print(f"[bold]Dashboard:[/bold] {base}#token={read}", soft_wrap=True)
         self.console.print(f"[bold]With commands:[/bold] {base}#token={command}", soft_wrap=True)
-        self.console.print(f"API docs: {base}docs    Ctrl-C stops the demo")
+        self.console.print(f"API: {base}openapi.json (read token; docs/api.md)    Ctrl-C stops the demo")
 
     def snapshot(self) -> Snapshot:
         devices = self.service.registry.devices()
