@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from ingest.errors import PayloadError
+
 TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
@@ -44,29 +46,17 @@ DEVICE_PUBLISHES: dict[str, TopicKind] = {
 COMMAND_SUFFIX = "cmd"
 
 
-class TopicError(ValueError):
-    """A topic outside the scheme (the codec turns it into a PayloadError)."""
-
-
-def device_topic(prefix: str, device: str, suffix: str) -> str:
-    return f"{prefix}/{device}/{suffix}"
-
-
 def parse_topic(prefix: str, topic: str) -> tuple[str, TopicKind]:
-    """`<prefix>/<device>/<suffix>` → (device, kind); the device id is held to the contract."""
+    """`<prefix>/<device>/<suffix>` → (device, kind), the device id held to the contract; or PayloadError."""
     head, sep, rest = topic.partition("/")
     if head != prefix or not sep:
-        raise TopicError(f"topic {topic[:200]!r} is not under prefix {prefix!r}")
+        raise PayloadError(f"topic {topic[:200]!r} is not under prefix {prefix!r}")
     device, sep, suffix = rest.partition("/")
     if not sep or suffix not in DEVICE_PUBLISHES:
-        raise TopicError(f"topic {topic[:200]!r} is not a device topic")
+        raise PayloadError(f"topic {topic[:200]!r} is not a device topic")
     if not DEVICE_ID.fullmatch(device):
-        raise TopicError(f"device id {device[:80]!r} in topic is invalid")
+        raise PayloadError(f"device id {device[:80]!r} in topic is invalid")
     return device, DEVICE_PUBLISHES[suffix]
-
-
-def is_device_id(text: str) -> bool:
-    return DEVICE_ID.fullmatch(text) is not None
 
 
 def is_metric_name(text: str) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from ingest.codec.payload import Limits, decode_command_result, decode_status, decode_telemetry, parse_topic
+from ingest.codec.payload import Limits, decode_command_result, decode_status, decode_telemetry
+from ingest.contract import parse_topic
 from ingest.errors import PayloadError
 from ingest.metrics import Metrics
 from ingest.registry.devices import Registry

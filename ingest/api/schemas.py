@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ingest.contract import COMMAND_ID
 from ingest.storage.base import Agg
 
-COMMAND_ID_PATTERN = COMMAND_ID.pattern
 MAX_ARGS_BYTES = 512
 
 
@@ -138,7 +137,7 @@ class CommandIn(BaseModel):
     )
     args: dict[str, Any] = Field(default_factory=dict, max_length=32)
     id: str | None = Field(
-        None, pattern=COMMAND_ID_PATTERN, description="your id, to make a retry idempotent"
+        None, pattern=COMMAND_ID.pattern, description="your id, to make a retry idempotent"
     )
 
     @field_validator("args")

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ingest.errors import ConfigError
-from ingest.files import private_dir
+from ingest.files import private_dir, private_file
 from ingest.storage.sqlite import transaction
 
 DB_NAME = "tokens.sqlite3"
@@ -67,6 +67,7 @@ class TokenStore:
         self.path = data_dir / DB_NAME
         try:
             private_dir(data_dir)
+            private_file(self.path)
             with transaction(self.path) as db:
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:

@@ -9,7 +9,7 @@ id comes only from the topic. Numbers are stored as float, booleans stay bool.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -24,11 +24,8 @@ from ingest.contract import (
     MAX_RESET_CAUSE_CHARS,
     MAX_STATUS_TEXT_CHARS,
     RESERVED_KEYS,
-    TopicError,
-    TopicKind,
     is_metric_name,
 )
-from ingest.contract import parse_topic as _parse_topic
 from ingest.errors import PayloadError
 from ingest.points import FieldValue, Point
 
@@ -50,14 +47,6 @@ class Telemetry:
     points: tuple[Point, ...]
     boot: int | None = None
     seq: int | None = None
-
-
-def parse_topic(prefix: str, topic: str) -> tuple[str, TopicKind]:
-    """`<prefix>/<device>/<suffix>` → (device, kind), or PayloadError."""
-    try:
-        return _parse_topic(prefix, topic)
-    except TopicError as e:
-        raise PayloadError(str(e)) from None
 
 
 def decode_json(payload: bytes, limits: Limits) -> Any:
@@ -183,6 +172,7 @@ def _timestamp(reading: dict[str, Any], received_ms: int, limits: Limits) -> int
     return when
 
 
+Model = TypeVar("Model", bound=BaseModel)
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Word = Annotated[str, StringConstraints(pattern=rf"^[a-z0-9_-]{{1,{MAX_RESET_CAUSE_CHARS}}}$")]
 """A short lower-case name: `hal`, `reset_cause`."""
@@ -244,13 +234,7 @@ class Status:
 
 
 def decode_status(payload: bytes, limits: Limits) -> Status:
-    doc = decode_json(payload, limits)
-    if not isinstance(doc, dict):
-        raise PayloadError("status must be a JSON object")
-    try:
-        status = StatusIn.model_validate(doc)
-    except ValidationError as e:
-        raise PayloadError(f"invalid status: {_first_error(e)}") from None
+    doc, status = _validated(StatusIn, "status", payload, limits)
     sent = status.model_dump(exclude_unset=True)
     return Status(
         status.online,
@@ -283,16 +267,20 @@ class CommandResult:
 def decode_command_result(payload: bytes, limits: Limits) -> CommandResult:
     if len(payload) > MAX_COMMAND_RESULT_BYTES:
         raise PayloadError(f"command result of {len(payload)} bytes exceeds {MAX_COMMAND_RESULT_BYTES}")
-    doc = decode_json(payload, limits)
-    if not isinstance(doc, dict):
-        raise PayloadError("a command result must be a JSON object")
-    try:
-        result = CommandResultIn.model_validate(doc)
-    except ValidationError as e:
-        raise PayloadError(f"invalid command result: {_first_error(e)}") from None
+    _, result = _validated(CommandResultIn, "command result", payload, limits)
     return CommandResult(result.id, payload)
 
 
-def _first_error(e: ValidationError) -> str:
-    err = e.errors(include_url=False, include_input=False)[0]
-    return f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}"
+def _validated(
+    schema: type[Model], what: str, payload: bytes, limits: Limits
+) -> tuple[dict[str, Any], Model]:
+    """The payload's JSON object and the schema's reading of it, or a PayloadError saying what is wrong."""
+    doc = decode_json(payload, limits)
+    if not isinstance(doc, dict):
+        raise PayloadError(f"a {what} must be a JSON object")
+    try:
+        return doc, schema.model_validate(doc)
+    except ValidationError as e:
+        err = e.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        raise PayloadError(f"invalid {what}: {where}: {err['msg']}") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import DeviceError
-from ingest.files import private_dir
+from ingest.files import private_dir, private_file
 from ingest.provision.passwd import generate_password, hash_password
 from ingest.storage.sqlite import transaction
 
@@ -56,6 +56,7 @@ class DeviceRegistry:
         self.path = data_dir / DB_NAME
         try:
             private_dir(data_dir)
+            private_file(self.path)
             with transaction(self.path) as db:
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:

@@ -130,8 +130,13 @@ class Registry:
             "SELECT device, boot, lo, hi FROM seq_ranges ORDER BY lo"
         ):
             self._ranges.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
+        self._stored_metrics: set[tuple[str, str]] = set(
+            self._db.execute("SELECT device, metric FROM device_metrics")
+        )
+        """(device, metric) already in the table: a batch inserts only the pairs it adds."""
         self._metrics: dict[str, frozenset[str]] = {}
-        for device, metric in self._db.execute("SELECT device, metric FROM device_metrics"):
+        """Each device's claimed names: those stored, and those of telemetry on its way to the store."""
+        for device, metric in self._stored_metrics:
             self._metrics[device] = self._metrics.get(device, frozenset()) | {metric}
         self._tags_check_s, self._clock = tags_check_s, clock
         self._tags: Mapping[str, Mapping[str, str]] = {}
@@ -179,6 +184,7 @@ class Registry:
                 self._db.execute(
                     "INSERT OR REPLACE INTO upgrades VALUES ('metric_names', ?)", (int(time.time() * 1000),)
                 )
+            self._stored_metrics |= rows
             for device, metric in rows:
                 self._metrics[device] = self._metrics.get(device, frozenset()) | {metric}
 
@@ -208,7 +214,7 @@ class Registry:
                     duplicates = ranges_now[key].add(t.seq, t.seq + len(t.points) - 1)
                     counts[1] += duplicates
                     total_duplicates += duplicates
-            touched = set(ranges_now)
+            metrics -= self._stored_metrics
             with write_transaction(self._db):
                 self._db.executemany(
                     "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
@@ -219,17 +225,18 @@ class Registry:
                     "duplicates = duplicates + excluded.duplicates",
                     [(d, seen, seen, received, dups) for d, (received, dups, seen) in per_device.items()],
                 )
-                self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", touched)
+                self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", list(ranges_now))
                 self._db.executemany(
                     "INSERT INTO seq_ranges VALUES (?, ?, ?, ?)",
                     [(d, b, lo, hi) for (d, b), r in ranges_now.items() for lo, hi in r.ranges],
                 )
                 self._db.executemany("INSERT OR IGNORE INTO device_metrics VALUES (?, ?)", metrics)
-                forgotten = self._old_boots({**self._ranges, **ranges_now}, {d for d, _ in touched})
+                forgotten = self._old_boots({**self._ranges, **ranges_now}, {d for d, _ in ranges_now})
                 self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", forgotten)
             self._ranges.update(ranges_now)
             for key in forgotten:
                 del self._ranges[key]
+            self._stored_metrics |= metrics
             for device, metric in metrics:
                 self._metrics[device] = self._metrics.get(device, frozenset()) | {metric}
             self._known.update(per_device)

@@ -50,7 +50,6 @@ def transaction(path: Path) -> Iterator[sqlite3.Connection]:
 
     For small stores written by more than one process (tokens, provisioned devices): what a command in
     another process committed is seen at the next call."""
-    private_file(path)
     with closing(sqlite3.connect(path, timeout=10)) as db, db:
         yield db
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.codec.payload import Limits, decode_status, decode_telemetry, parse_topic
+from ingest.codec.payload import Limits, decode_status, decode_telemetry
+from ingest.contract import parse_topic
 from ingest.errors import PayloadError
 from ingest.points import Point
 

@@ -11,7 +11,8 @@ from ingest.api.auth import AUTH_RESPONSES, CommandToken
 from ingest.api.commands import Command, CommandState
 from ingest.api.context import ApiContext, api_context
 from ingest.api.routes.devices import DeviceId
-from ingest.api.schemas import COMMAND_ID_PATTERN, CommandIn, CommandOut
+from ingest.api.schemas import CommandIn, CommandOut
+from ingest.contract import COMMAND_ID
 
 router = APIRouter(
     prefix="/api/v1/devices", tags=["commands"], dependencies=[CommandToken], responses=AUTH_RESPONSES
@@ -77,7 +78,7 @@ async def send_command(
 )
 async def get_command(
     device: DeviceId,
-    command_id: Annotated[str, Path(pattern=COMMAND_ID_PATTERN)],
+    command_id: Annotated[str, Path(pattern=COMMAND_ID.pattern)],
     context: Context,
     wait: Wait = 0,
 ) -> CommandOut:
