@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ingest import __version__
+from ingest.api.docs import new_app
 from ingest.codec.lineprotocol import TagsFor, no_tags
 from ingest.codec.payload import Limits
 from ingest.deadletters import DeadLetters
@@ -201,7 +201,7 @@ class IngestService:
     def http_app(self, extensions: Sequence[HttpExtension] = (), guard: Sequence[Any] = ()) -> FastAPI:
         """Health and metrics routes (`guard` in front of all but `/healthz`), then each extension (the
         API) adds its own routes and state."""
-        app = FastAPI(title="sensorfleet", version=__version__)
+        app = new_app()
         install_health(app, self, guard)
         for extend in extensions:
             extend(app, self)

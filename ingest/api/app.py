@@ -12,11 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from ingest import __version__
 from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.context import ApiContext
-from ingest.api.docs import install_docs
+from ingest.api.docs import install_docs, new_app
 from ingest.api.events import EventBus
 from ingest.api.headers import SecurityHeaders
 from ingest.api.ports import CommandResults, DeviceDirectory, MessagePublisher, SeriesReader
@@ -91,7 +90,7 @@ def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
 
 def create_api(**parts: Unpack[ApiParts]) -> FastAPI:
     """A standalone app: the API (`install_api`'s keyword arguments) and a `/healthz`."""
-    app = FastAPI(title="sensorfleet", version=__version__)
+    app = new_app()
 
     @app.get("/healthz", tags=["health"], summary="The process is up (no token needed)")
     def healthz() -> dict[str, bool]:

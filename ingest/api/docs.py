@@ -10,17 +10,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from ingest import __version__
 from ingest.api.auth import ReadToken
 from ingest.api.config import DocsMode
 
 OPENAPI_PATH = "/openapi.json"
 
 
+def new_app() -> FastAPI:
+    """The sensorfleet app, without FastAPI's own documentation routes (`install_docs` adds ours)."""
+    return FastAPI(title="sensorfleet", version=__version__, openapi_url=None, docs_url=None, redoc_url=None)
+
+
 def install_docs(app: FastAPI, mode: DocsMode) -> None:
-    # FastAPI added its routes when the app was built; they are dropped here, whoever built the app.
-    builtin = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
-    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in builtin]
-    app.openapi_url = app.docs_url = app.redoc_url = app.swagger_ui_oauth2_redirect_url = None
+    """Adds `/openapi.json` as `mode` says, to an app made by `new_app`."""
     if mode == "off":
         return
 
