@@ -257,7 +257,7 @@ class App:
             except M.MQTTError as e:
                 why = str(e)
             except Exception as e:
-                why = M._why(e)
+                why = M.describe(e)
             c.close()
             if up and ticks_diff(ticks_ms(), t0) > 10000:
                 bo.reset()

@@ -85,7 +85,7 @@ class Client:
             raise
         except Exception as e:  # OSError, TimeoutError, ProtocolError
             self.close()
-            raise ConnectionLost(_why(e))
+            raise ConnectionLost(describe(e))
         self._last_rx = self._last_tx = ticks_ms()
         self._ping_at = None
         self.connected = True
@@ -124,8 +124,8 @@ class Client:
 
     def _fail(self, e):
         if self.connected or self.t:
-            self.log("mqtt: connection lost: " + _why(e))
-        self.close(_why(e))
+            self.log("mqtt: connection lost: " + describe(e))
+        self.close(describe(e))
 
     # -- sending ------------------------------------------------------------------------------
     async def _write(self, data, more=None):
@@ -144,7 +144,7 @@ class Client:
             await self._write(data, more)
         except Exception as e:
             self._fail(e)
-            raise ConnectionLost(_why(e))
+            raise ConnectionLost(describe(e))
 
     async def _send_pub(self, topic, payload, qos, retain, pid, dup):
         await self._write(P.publish_header(topic, len(payload), qos, retain, pid, dup), payload)
@@ -205,16 +205,12 @@ class Client:
         return await asyncio.wait_for_ms(self._read_rest(b[0]), self.timeout)
 
     async def _read_rest(self, first):
-        n = 0
-        shift = 0
-        while True:
-            c = (await self.t.read(1))[0]
-            n |= (c & 0x7F) << shift
-            if not c & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise P.ProtocolError("malformed remaining length")
+        lb = b""
+        r = None
+        while r is None:
+            lb += await self.t.read(1)
+            r = P.dec_len(lb)
+        n = r[0]
         self.bytes_in += n + 2
         typ = first >> 4
         if n <= self.max_in:
@@ -253,7 +249,7 @@ class Client:
                     try:
                         self.on_ack(m[3])
                     except Exception as e:
-                        self.log("mqtt: on_ack failed: " + _why(e))
+                        self.log("mqtt: on_ack failed: " + describe(e))
         elif typ == P.PUBLISH:
             topic, payload, qos, pid, retain, dup = P.parse_publish(flags, body)
             if qos == 2:
@@ -262,7 +258,7 @@ class Client:
                 try:
                     await self.on_message(topic, payload, retain)
                 except Exception as e:  # one bad message never stops the others
-                    self.log("mqtt: message on %s failed: %s" % (topic, _why(e)))
+                    self.log("mqtt: message on %s failed: %s" % (topic, describe(e)))
             if qos == 1:
                 await self._send(P.puback(pid))
         elif typ == 0:
@@ -297,7 +293,8 @@ class Client:
             self._fail(e)
 
 
-def _why(e):
+def describe(e):
+    # One line saying what went wrong with a link, for the console and reconnect messages.
     if isinstance(e, str):
         return e
     if isinstance(e, asyncio.TimeoutError):

@@ -45,17 +45,16 @@ def enc_len(n):
             return bytes(out)
 
 
-def dec_len(buf, start=0):
-    # Returns (value, bytes used) or None when `buf` ends before the length does.
+def dec_len(buf):
+    # The remaining length at the start of `buf`: (value, bytes used), or None when `buf` ends
+    # before the length does.
     n = 0
     shift = 0
-    i = start
-    while i < len(buf):
+    for i in range(len(buf)):
         b = buf[i]
         n |= (b & 0x7F) << shift
-        i += 1
         if not b & 0x80:
-            return n, i - start
+            return n, i + 1
         shift += 7
         if shift > 21:
             raise ProtocolError("malformed remaining length")
@@ -114,20 +113,6 @@ def subscribe(pid, topics):
     for f, q in topics:
         body += _s(f) + bytes((q,))
     return b"\x82" + enc_len(len(body)) + body
-
-
-def split(buf):
-    # One whole packet from the start of buf: (type, flags, body, total length) or None if incomplete.
-    if len(buf) < 2:
-        return None
-    r = dec_len(buf, 1)
-    if r is None:
-        return None
-    n, used = r
-    end = 1 + used + n
-    if len(buf) < end:
-        return None
-    return buf[0] >> 4, buf[0] & 0x0F, bytes(buf[1 + used : end]), end
 
 
 def parse_connack(body):

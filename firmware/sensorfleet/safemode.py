@@ -80,7 +80,7 @@ class SafeMode:
                     await c.disconnect()
                     break
             except Exception as e:
-                self.hal.log("safe mode: %s" % M._why(e))
+                self.hal.log("safe mode: %s" % M.describe(e))
             c.close()
             self.hal.wdt_feed()
             await asyncio.sleep_ms(bo.next())

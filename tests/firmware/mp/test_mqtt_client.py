@@ -264,6 +264,15 @@ async def test_unexpected_packet_drops_the_link():
     assert "unexpected packet" in c.dead
 
 
+async def test_malformed_remaining_length_drops_the_link():
+    c = client()
+    t = FakeTransport(CONNACK)
+    await c.connect(t)
+    t.feed(b"\x30\x80\x80\x80\x80\x01")  # five length bytes: the spec allows four
+    await until(lambda: not c.connected)
+    assert "malformed remaining length" in c.dead, c.dead
+
+
 async def test_disconnect_sends_disconnect():
     c = client()
     t = FakeTransport(CONNACK)
