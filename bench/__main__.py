@@ -49,5 +49,4 @@ def main(names: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parent / "tests"))  # benchmarks reuse the tests' real-service fixtures
     sys.exit(main(sys.argv[1:]))

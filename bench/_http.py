@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from support.procs import free_port, wait_until
+from tests.support.procs import free_port, wait_until
 
 
 @contextmanager

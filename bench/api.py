@@ -14,18 +14,18 @@ from pathlib import Path
 import httpx
 
 from bench._http import served
-from ingest.api import create_api
 from ingest.api.config import ApiSettings
-from ingest.api.events import EventBus
 from ingest.api.tokens import Scope, TokenStore
+from ingest.app import build_app
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.service import IngestService
+from ingest.settings import load_settings
 from ingest.storage.base import Agg, Store
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.sqlite import SqliteStore
-from support.influx import InfluxDB
-from support.procs import wait_until
+from tests.support.influx import InfluxDB
+from tests.support.procs import wait_until
 
 POINTS = 1_000_000
 STEP_MS = 1000
@@ -55,16 +55,9 @@ def _fill_sqlite(store: SqliteStore, start_ms: int, values: list[float]) -> None
 
 def _measure(store: Store, workdir: Path, start_ms: int, end_ms: int) -> tuple[list[float], list[float]]:
     """Latencies (ms) through the API over HTTP, and of the same queries made on the store directly."""
-    tokens = TokenStore(workdir)
-    secret = tokens.create(Scope.READ, "bench")[0]
-    registry = Registry(workdir / "registry.sqlite")
-    app = create_api(
-        reader=store,
-        directory=registry,
-        tokens=tokens,
-        bus=EventBus(),
-        settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
-    )
+    service = IngestService(load_settings(data_dir=workdir), store=store)
+    secret = TokenStore(workdir).create(Scope.READ, "bench")[0]
+    app = build_app(service, ApiSettings(rate_per_s=100_000, rate_burst=100_000))
     rng = random.Random(3)
     latencies, direct = [], []
     try:
@@ -93,7 +86,7 @@ def _measure(store: Store, workdir: Path, start_ms: int, end_ms: int) -> tuple[l
                     latencies.append(elapsed * 1000)
                     direct.append((time.perf_counter() - began) * 1000)
     finally:
-        registry.close()
+        service.registry.close()
     return latencies, direct
 
 

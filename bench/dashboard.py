@@ -14,16 +14,16 @@ from pathlib import Path
 import httpx
 
 from bench._http import served
-from ingest.api import create_api
 from ingest.api.config import ApiSettings
-from ingest.api.events import EventBus
 from ingest.api.tokens import Scope, TokenStore
+from ingest.app import build_app
 from ingest.codec.payload import Status
-from ingest.dashboard import mount_dashboard
 from ingest.points import Point
 from ingest.registry.devices import Registry
+from ingest.service import IngestService
+from ingest.settings import load_settings
 from ingest.storage.sqlite import SqliteStore
-from support.browser import DESKTOP, chromium
+from tests.support.browser import DESKTOP, chromium
 
 DEVICES = 200
 DAYS = 30
@@ -83,16 +83,9 @@ def run() -> list[dict[str, object]]:
         workdir = Path(tmp)
         now_ms = int(time.time() * 1000)
         store, registry = _fill(workdir, now_ms)
-        tokens = TokenStore(workdir)
-        secret = tokens.create(Scope.READ, "bench")[0]
-        app = create_api(
-            reader=store,
-            directory=registry,
-            tokens=tokens,
-            bus=EventBus(),
-            settings=ApiSettings(rate_per_s=100_000, rate_burst=100_000),
-        )
-        mount_dashboard(app)
+        service = IngestService(load_settings(data_dir=workdir), store=store, registry=registry)
+        secret = TokenStore(workdir).create(Scope.READ, "bench")[0]
+        app = build_app(service, ApiSettings(rate_per_s=100_000, rate_burst=100_000))
         fleet, sparks, device, draw, drawn, listing = [], [], [], [], 0, []
         try:
             with served(app) as base, chromium() as browser:

@@ -21,9 +21,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from support.boards import STATS, Board, board_config, make_board_dir
-from support.mosquitto import Mosquitto, MosquittoOptions
-from support.procs import wait_until
+from tests.support.boards import STATS, Board, board_config, make_board_dir
+from tests.support.mosquitto import Mosquitto, MosquittoOptions
+from tests.support.procs import wait_until
 
 
 class Counter:

@@ -19,9 +19,9 @@ import httpx
 import orjson
 
 from bench._mqtt_load import LoadPublisher
-from support.influx import InfluxDB
-from support.mosquitto import Mosquitto
-from support.serve import ServeProcess
+from tests.support.influx import InfluxDB
+from tests.support.mosquitto import Mosquitto
+from tests.support.serve import ServeProcess
 
 RUN_LIMIT_S = 60
 

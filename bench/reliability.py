@@ -23,7 +23,7 @@ from reliability.scenarios import (
     silent_path,
 )
 
-from support.influx import InfluxDB
+from tests.support.influx import InfluxDB
 
 SHIPPED_AUTOSAVE = "autosave_interval 10\n"
 """What deploy/mosquitto/mosquitto.conf sets."""

@@ -1,208 +1,53 @@
-"""The ingest service: builds intake, router, writer, store, spool, registry and dead letters from Settings.
+"""The one HTTP app builder: `sensorfleet serve`, `sensorfleet demo`, the tests and the benchmarks all
+run the app `build_app` makes of a service.
 
-`IngestService` owns them and exposes them (`store`, `registry`, `dead_letters`, `metrics`,
-`publish`) to the HTTP layer; `http_app(extensions)` builds the FastAPI app: health and metrics
-from ingest.health, then whatever each extension (such as the query API) installs.
+Health and metrics (`/readyz` and `/metrics` behind a read token, `/healthz` open), the query API with
+its live event stream fed by the service's pipeline, and the dashboard.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable
+from functools import partial
 
 from fastapi import FastAPI
 
+from ingest.api.auth import ReadToken
+from ingest.api.bridge import publish_work
+from ingest.api.config import ApiSettings
+from ingest.api.dashboard import mount_dashboard
 from ingest.api.docs import new_app
-from ingest.codec.lineprotocol import TagsFor, no_tags
-from ingest.codec.payload import Limits
-from ingest.deadletters import DeadLetters
-from ingest.errors import StoreError
-from ingest.files import private_dir, read_secret
-from ingest.health import install as install_health
-from ingest.intake.broker import EmbeddedBroker
-from ingest.intake.mqtt import IntakeConfig, MqttIntake
-from ingest.metrics import Metrics
-from ingest.registry.devices import REGISTRY_FILE, Registry
-from ingest.router import Router
-from ingest.settings import Settings
-from ingest.storage.base import Store
-from ingest.storage.influx import InfluxStore
-from ingest.storage.influx_http import InfluxHttp
-from ingest.storage.spool import Spool
-from ingest.storage.sqlite import SqliteStore
-from ingest.writer import Message, Work, Writer, WriterConfig
-
-log = logging.getLogger(__name__)
-
-HttpExtension = Callable[[FastAPI, "IngestService"], None]
-"""Adds routes to the service's app, e.g. the query API: `extend(app, service)`."""
+from ingest.api.events import EventBus
+from ingest.api.health import install_health
+from ingest.api.install import ApiParts, install_api
+from ingest.api.tokens import TokenStore
+from ingest.service import IngestService
 
 
-@dataclass(frozen=True)
-class Health:
-    broker_connected: bool
-    store_ok: bool
-    spool_full: bool
-    spool_batches: int
-    writer_held_s: float
-    """How long the writer has held a batch unacknowledged because the store or the disk failed."""
-    writer_held_too_long: bool
-    hold_reason: str
-
-    @property
-    def ready(self) -> bool:
-        held = self.spool_full or self.writer_held_too_long
-        return self.broker_connected and self.store_ok and not held
-
-
-def build_store(settings: Settings, tags_for: TagsFor = no_tags) -> Store:
-    """The store the settings name; InfluxDB points get each device's tags from `tags_for`."""
-    if settings.influx_url is None:
-        return SqliteStore(settings.data_dir / "telemetry.sqlite")
-    http = InfluxHttp(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_api,
-        settings.influx_token,
-        settings.influx_org,
-        settings.write_timeout_s,
+def build_app(
+    service: IngestService,
+    settings: ApiSettings | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """`settings` default to the `SENSORFLEET_API_*` environment; `clock` is what the API calls now."""
+    bus = EventBus()
+    service.listeners.append(partial(publish_work, bus))
+    app = new_app()
+    install_health(app, service, guard=[ReadToken])
+    install_api(
+        app,
+        ApiParts(
+            reader=service.store,
+            directory=service.registry,
+            tokens=TokenStore(service.settings.data_dir),
+            bus=bus,
+            publisher=service,
+            results=service.registry,
+            topic_prefix=service.settings.topic_prefix,
+            settings=settings or ApiSettings(),
+            clock=clock,
+        ),
     )
-    return InfluxStore(http, settings.measurement, tags_for)
-
-
-class IngestService:
-    def __init__(self, settings: Settings, store: Store | None = None):
-        self.settings = s = settings
-        private_dir(s.data_dir)
-        self.metrics = Metrics()
-        self.registry = Registry(
-            s.data_dir / REGISTRY_FILE, strict=s.strict_devices, max_metrics=s.max_metrics_per_device
-        )
-        self.store = store or build_store(s, self.registry.tags_for)
-        self._name_metrics_once()
-        self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite", kept=s.dead_letters_kept)
-        self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
-        self.writer = Writer(
-            self.store,
-            self.spool,
-            self.dead_letters,
-            self.registry,
-            self.metrics,
-            WriterConfig(
-                batch_points=s.batch_points,
-                batch_messages=s.batch_messages,
-                flush_interval_s=s.flush_interval_ms / 1000,
-                write_attempts=s.write_attempts,
-                hold_max_s=s.hold_max_s,
-            ),
-        )
-        limits = Limits(
-            s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000, s.max_metrics_per_reading
-        )
-        self.router = Router(s.topic_prefix, limits, self.registry, self.metrics)
-        self.listeners: list[Callable[[Work], None]] = []
-        """Called with each routed message (e.g. the API's live event stream), after the writer has it."""
-        self.broker = EmbeddedBroker(port=s.embedded_broker_port) if s.mqtt_url is None else None
-        self.intake = MqttIntake(
-            IntakeConfig(
-                url=s.mqtt_url or f"mqtt://127.0.0.1:{s.embedded_broker_port}",
-                client_id=s.client_id,
-                prefix=s.topic_prefix,
-                share_group=s.share_group,
-                protocol="5" if s.mqtt_url else "3.1.1",  # amqtt speaks MQTT 3.1.1 only
-                session_expiry_s=s.mqtt_session_expiry_s,
-                receive_maximum=s.mqtt_receive_maximum,
-                keepalive_s=s.mqtt_keepalive_s,
-                password=read_secret(s.mqtt_password_file) if s.mqtt_password_file else None,
-            ),
-            self._received,
-        )
-        m = self.metrics
-        m.gauge("spool_bytes", "bytes in the spool waiting for the store", lambda: self.spool.depth_bytes())
-        m.gauge("spool_batches", "batches in the spool waiting for the store", lambda: self.spool.batches)
-        m.gauge(
-            "spool_corrupt_records",
-            "damaged spool records set aside (under spool/corrupt/) since the process started",
-            lambda: self.spool.corrupt_records,
-        )
-        m.gauge(
-            "spool_full",
-            "1 while the spool is full and messages are not acknowledged",
-            lambda: self.writer.spool_full,
-        )
-        m.gauge(
-            "broker_connected", "1 while connected to the MQTT broker", lambda: self.intake.connected.is_set()
-        )
-        m.gauge("store_ok", "1 while the last write to the store succeeded", lambda: self.writer.store_ok)
-        m.gauge("writer_pending", "messages waiting for the writer", lambda: self.writer.pending())
-        m.gauge(
-            "writer_held_seconds",
-            "how long a batch has waited unacknowledged for the store or the disk",
-            lambda: self.writer.held_for(),
-        )
-
-    def _name_metrics_once(self) -> None:
-        """A registry from before metric names were kept learns each device's from the store, so the
-        newest values of a device that stays silent after the upgrade are still shown."""
-        if not self.registry.needs_metric_names():
-            return
-        try:
-            names = self.store.metric_names()
-        except StoreError as e:  # the store is down: tried again at the next start
-            log.warning("could not read the devices' metric names from the store: %s", e)
-            return
-        self.registry.seed_metric_names(names)
-        log.info("learned the metric names of %d devices from the store", len(names))
-
-    def _received(self, message: Message) -> None:
-        work = self.router.route(message)
-        self.writer.submit(work)
-        for listener in self.listeners:
-            try:
-                listener(work)
-            except Exception:  # raised on paho's network thread, it would stop the intake
-                log.exception("listener %r failed on a message from %s", listener, message.topic)
-
-    def start(self) -> None:
-        if self.broker is not None:
-            self.broker.start()
-        self.writer.start()
-        self.intake.start()
-        log.info("ingest started: store %s, data dir %s", type(self.store).__name__, self.settings.data_dir)
-
-    def stop(self) -> None:
-        """Lets the writer store and acknowledge what it holds while still connected, then disconnects.
-
-        Whatever arrives after the writer stopped stays unacknowledged: the broker delivers it again."""
-        self.writer.stop()
-        self.intake.stop()
-        if self.broker is not None:
-            self.broker.stop()
-        for closable in (self.store, self.registry, self.dead_letters):
-            closable.close()
-
-    def health(self) -> Health:
-        return Health(
-            broker_connected=self.intake.connected.is_set(),
-            store_ok=self.writer.store_ok and self.store.ping(),
-            spool_full=self.writer.spool_full,
-            spool_batches=self.spool.batches,
-            writer_held_s=round(self.writer.held_for(), 3),
-            writer_held_too_long=self.writer.held_too_long(),
-            hold_reason=self.writer.hold_reason,
-        )
-
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        """Publishes through the intake's connection (commands to devices)."""
-        self.intake.publish(topic, payload, qos)
-
-    def http_app(self, extensions: Sequence[HttpExtension] = (), guard: Sequence[Any] = ()) -> FastAPI:
-        """Health and metrics routes (`guard` in front of all but `/healthz`), then each extension (the
-        API) adds its own routes and state."""
-        app = new_app()
-        install_health(app, self, guard)
-        for extend in extensions:
-            extend(app, self)
-        return app
+    mount_dashboard(app)  # last: it serves `/`, so every other route must already be in place
+    return app

@@ -11,7 +11,6 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -19,33 +18,18 @@ from urllib.parse import urlsplit
 
 import typer
 import uvicorn
-from fastapi import FastAPI
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from ingest.api.tokens import Scope, TokenStore
-from ingest.app import IngestService
-from ingest.errors import ConfigError, SensorfleetError
+from ingest.app import build_app
+from ingest.cli_options import cli_errors, settings_flags
+from ingest.errors import ConfigError
 from ingest.files import private_dir
 from ingest.provision.virtual import VirtualFleet, build_fleet
-from ingest.service_flags import (
-    BrokerPort,
-    ConfigFile,
-    HttpHost,
-    HttpPort,
-    InfluxApi,
-    InfluxDb,
-    InfluxToken,
-    InfluxUrl,
-    MqttPasswordFile,
-    MqttUrl,
-    ShareGroup,
-    TopicPrefix,
-    settings_from_flags,
-)
+from ingest.service import IngestService
 from ingest.settings import Settings
-from ingest.web import build_http_app
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +66,6 @@ class Demo:
         self,
         settings: Settings,
         options: DemoOptions,
-        http_app: Callable[[IngestService], FastAPI],
         console: Console,
     ):
         self.settings = settings
@@ -91,7 +74,7 @@ class Demo:
         self.service = IngestService(settings)
         self.server = uvicorn.Server(
             uvicorn.Config(
-                http_app(self.service),
+                build_app(self.service),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level="warning",
@@ -193,22 +176,10 @@ class Demo:
         self.service.stop()
 
 
+@cli_errors
+@settings_flags(data_dir=Path("sensorfleet-demo"))
 def demo(
-    mqtt_url: MqttUrl = None,
-    mqtt_password_file: MqttPasswordFile = None,
-    influx_url: InfluxUrl = None,
-    influx_db: InfluxDb = None,
-    influx_api: InfluxApi = None,
-    influx_token: InfluxToken = None,
-    topic_prefix: TopicPrefix = None,
-    data_dir: Annotated[Path, typer.Option(help="registry, store, boards' filesystems")] = Path(
-        "sensorfleet-demo"
-    ),
-    http_host: HttpHost = None,
-    http_port: HttpPort = None,
-    share_group: ShareGroup = None,
-    broker_port: BrokerPort = None,
-    config: ConfigFile = None,
+    settings: Settings,
     boards: Annotated[int, typer.Option(min=1, max=50, help="virtual boards to run")] = 5,
     interval: Annotated[float, typer.Option(min=0.05, help="seconds between readings")] = 1.0,
     flap_every: Annotated[float, typer.Option(min=0, help="seconds between drop-offs (0: none)")] = 180.0,
@@ -216,30 +187,20 @@ def demo(
     duration: Annotated[float | None, typer.Option(min=1, help="stop after this many seconds")] = None,
 ) -> None:
     """Embedded broker and store, virtual boards, API and dashboard, all on this machine."""
-    flags = dict(locals())  # first: the parameters, before any other local exists
+    options = DemoOptions(boards, interval, flap_every, flap_off, duration)
     # The terminal shows the live summary; the log goes to a file beside the demo's data.
-    private_dir(data_dir)
+    private_dir(settings.data_dir)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        filename=str(data_dir / "demo.log"),
+        filename=str(settings.data_dir / "demo.log"),
     )
     for chatty in ("amqtt", "transitions"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     console = Console()
-    try:
-        settings = settings_from_flags(flags)
-        session = Demo(
-            settings,
-            DemoOptions(boards, interval, flap_every, flap_off, duration),
-            build_http_app,
-            console,
-        )
-        signal.signal(signal.SIGTERM, lambda *_: session.stop())
-        session.start()
-    except SensorfleetError as e:
-        typer.echo(f"sensorfleet demo: {e}", err=True)
-        raise typer.Exit(2) from e
+    session = Demo(settings, options, console)
+    signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    session.start()
     try:
         session.run()
     except KeyboardInterrupt:

@@ -1,45 +1,31 @@
-"""`/healthz`, `/readyz` and `/metrics` on the service's FastAPI app."""
+"""The service's health as data: what `/healthz` and `/readyz` report and what needs an operator."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
-
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
-
-if TYPE_CHECKING:
-    from ingest.app import Health, IngestService
+from dataclasses import dataclass
 
 
-def install(app: FastAPI, service: IngestService, guard: Sequence[Any] = ()) -> None:
-    """`guard`: dependencies (e.g. the API's read-token check) in front of `/readyz` and `/metrics`;
-    `/healthz` stays open so that a process supervisor can probe it without credentials."""
+@dataclass(frozen=True)
+class Health:
+    broker_connected: bool
+    store_ok: bool
+    spool_full: bool
+    spool_batches: int
+    writer_held_s: float
+    """How long the writer has held a batch unacknowledged because the store or the disk failed."""
+    writer_held_too_long: bool
+    hold_reason: str
 
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        """The process is alive; a full spool is reported here too, since it needs an operator."""
-        health = service.health()
-        return JSONResponse({"status": _problem(health) or "ok", **asdict(health)})
+    @property
+    def ready(self) -> bool:
+        held = self.spool_full or self.writer_held_too_long
+        return self.broker_connected and self.store_ok and not held
 
-    @app.get("/readyz", dependencies=list(guard))
-    def readyz() -> JSONResponse:
-        """Ready: connected to the broker, the store takes writes, and the spool has room."""
-        health = service.health()
-        return JSONResponse(
-            {"ready": health.ready, **asdict(health)}, status_code=200 if health.ready else 503
-        )
-
-    @app.get("/metrics", response_class=PlainTextResponse, dependencies=list(guard))
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
-
-
-def _problem(health: Health) -> str | None:
-    """What needs an operator, in words; None when nothing does."""
-    if health.spool_full:
-        return "spool full: not acknowledging"
-    if health.writer_held_too_long:
-        return f"writer held for {health.writer_held_s:.0f} s: {health.hold_reason}"
-    return None
+    @property
+    def problem(self) -> str | None:
+        """What needs an operator, in words; None when nothing does."""
+        if self.spool_full:
+            return "spool full: not acknowledging"
+        if self.writer_held_too_long:
+            return f"writer held for {self.writer_held_s:.0f} s: {self.hold_reason}"
+        return None

@@ -6,60 +6,26 @@ import logging
 import signal
 from types import FrameType
 
-import typer
 import uvicorn
 
-from ingest.app import IngestService
-from ingest.errors import ConfigError
-from ingest.service_flags import (
-    BrokerPort,
-    ConfigFile,
-    DataDir,
-    HttpHost,
-    HttpPort,
-    InfluxApi,
-    InfluxDb,
-    InfluxToken,
-    InfluxUrl,
-    MqttPasswordFile,
-    MqttUrl,
-    ShareGroup,
-    TopicPrefix,
-    settings_from_flags,
-)
-from ingest.web import build_http_app
+from ingest.app import build_app
+from ingest.cli_options import cli_errors, settings_flags
+from ingest.service import IngestService
+from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def serve(
-    mqtt_url: MqttUrl = None,
-    mqtt_password_file: MqttPasswordFile = None,
-    influx_url: InfluxUrl = None,
-    influx_db: InfluxDb = None,
-    influx_api: InfluxApi = None,
-    influx_token: InfluxToken = None,
-    topic_prefix: TopicPrefix = None,
-    data_dir: DataDir = None,
-    http_host: HttpHost = None,
-    http_port: HttpPort = None,
-    share_group: ShareGroup = None,
-    broker_port: BrokerPort = None,
-    config: ConfigFile = None,
-) -> None:
+@cli_errors
+@settings_flags()
+def serve(settings: Settings) -> None:
     """Receive device messages over MQTT, store them, serve health, metrics and the API."""
-    flags = dict(locals())  # first: the parameters, before any other local exists
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "amqtt", "transitions"):  # a line per request or state change is noise
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    try:
-        settings = settings_from_flags(flags)
-        service = IngestService(settings)
-        app = build_http_app(service)
-        service.start()
-    except ConfigError as e:
-        typer.echo(f"sensorfleet serve: {e}", err=True)
-        raise typer.Exit(2) from e
+    service = IngestService(settings)
+    app = build_app(service)
+    service.start()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -1,9 +1,3 @@
-"""The HTTP query API: devices, series, CSV export, the event stream and commands, behind bearer tokens.
-
-`create_api(...)` builds the FastAPI app from the parts of the service it needs (see `ports`), so the
-same app runs inside `sensorfleet serve` and standalone in tests.
-"""
-
-from ingest.api.app import create_api, install_api
-
-__all__ = ["create_api", "install_api"]
+"""The HTTP layer: the query API (devices, series, CSV export, the event stream and commands, behind
+bearer tokens), health and metrics routes, and the dashboard's files; `ingest.app.build_app` puts
+them together over a service."""

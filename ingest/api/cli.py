@@ -9,23 +9,15 @@ from typing import Annotated
 import typer
 
 from ingest.api.tokens import Scope, TokenStore
+from ingest.cli_options import DataDir, cli_errors
 from ingest.errors import ConfigError
 from ingest.settings import load_settings
 
 token_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API tokens.")
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State directory [env SENSORFLEET_DATA_DIR]", show_default=False),
-]
-
 
 def _store(data_dir: Path | None) -> TokenStore:
-    try:
-        return TokenStore(load_settings(data_dir=data_dir).data_dir)
-    except ConfigError as e:
-        typer.echo(f"sensorfleet token: {e}", err=True)
-        raise typer.Exit(2) from e
+    return TokenStore(load_settings(data_dir=data_dir).data_dir)
 
 
 def _when(epoch_s: float) -> str:
@@ -33,6 +25,7 @@ def _when(epoch_s: float) -> str:
 
 
 @token_app.command()
+@cli_errors
 def create(
     scope: Annotated[Scope, typer.Option(help="read, command (⊇ read) or admin (⊇ command)")],
     name: Annotated[str, typer.Option(help="what the token is for")] = "",
@@ -45,6 +38,7 @@ def create(
 
 
 @token_app.command("list")
+@cli_errors
 def list_tokens(data_dir: DataDir = None) -> None:
     """List tokens (never their secrets)."""
     for token in _store(data_dir).list():
@@ -53,12 +47,12 @@ def list_tokens(data_dir: DataDir = None) -> None:
 
 
 @token_app.command()
+@cli_errors
 def revoke(
     token_id: Annotated[str, typer.Argument(help="the id shown by `create` and `list`")],
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a token: requests with it are refused from now on."""
     if not _store(data_dir).revoke(token_id):
-        typer.echo(f"sensorfleet token: no active token {token_id!r}", err=True)
-        raise typer.Exit(1)
+        raise ConfigError(f"no active token {token_id!r}")
     typer.echo(f"revoked {token_id}")

@@ -58,7 +58,7 @@ class CommandTracker:
         self,
         publisher: MessagePublisher,
         bus: EventBus,
-        results: CommandResults | None = None,
+        results: CommandResults,
         prefix: str = "sf",
         timeout_s: float = 60.0,
         capacity: int = 10_000,
@@ -84,12 +84,15 @@ class CommandTracker:
         self._publisher.publish(f"{self._prefix}/{device}/cmd", payload, qos=1)
         return command
 
+    def broker_connected(self) -> bool:
+        return self._publisher.broker_connected()
+
     def get(self, device: str, command_id: str) -> Command | None:
         with self._lock:
             command = self._commands.get((device, command_id))
         if command is not None and command.state is not CommandState.PENDING:
             return command
-        stored = self._results.command_result(device, command_id) if self._results else None
+        stored = self._results.command_result(device, command_id)
         if stored is not None:
             return (command or Command(command_id, device, None, {}, None)).answered(stored)
         sent_at = None if command is None else command.sent_at

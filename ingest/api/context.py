@@ -21,7 +21,7 @@ class ApiContext:
     directory: DeviceDirectory
     bus: EventBus
     settings: ApiSettings
-    commands: CommandTracker | None = None
+    commands: CommandTracker
     clock: Callable[[], float] = field(default=time.time)
     booleans: BooleanMetrics = field(default_factory=BooleanMetrics)
 
@@ -29,8 +29,8 @@ class ApiContext:
         return int(self.clock() * 1000)
 
     def tracker(self) -> CommandTracker:
-        if self.commands is None:
-            raise HTTPException(503, "commands are unavailable: this service has no broker connection")
+        if not self.commands.broker_connected():
+            raise HTTPException(503, "commands are unavailable: the service is not connected to the broker")
         return self.commands
 
 

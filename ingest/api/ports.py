@@ -1,7 +1,7 @@
-"""What the API needs from the rest of the service, as protocols; `create_api`/`install_api` take these.
+"""What the API needs from the rest of the service, as protocols; `ingest.api.install.ApiParts` holds them.
 
 `ingest.storage.base.Store` is a `SeriesReader`, `ingest.registry.devices.Registry` a `DeviceDirectory`
-and a `CommandResults`, and the ingest service (or a paho client) a `MessagePublisher`.
+and a `CommandResults`, and the ingest service a `MessagePublisher`.
 """
 
 from __future__ import annotations
@@ -106,3 +106,5 @@ class CommandResults(Protocol):
 
 class MessagePublisher(Protocol):
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> object: ...
+
+    def broker_connected(self) -> bool: ...

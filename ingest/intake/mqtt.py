@@ -23,7 +23,7 @@ from paho.mqtt.properties import Properties
 
 from ingest.contract import DEVICE_PUBLISHES
 from ingest.errors import ConfigError
-from ingest.writer import Message
+from ingest.pipeline.work import Message
 
 log = logging.getLogger(__name__)
 

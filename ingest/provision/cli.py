@@ -19,7 +19,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from ingest.errors import ConfigError, DeviceError, SensorfleetError
+from ingest.cli_options import DataDir, cli_errors
+from ingest.errors import ConfigError, DeviceError
 from ingest.provision.birth import BirthWatch
 from ingest.provision.board import Board
 from ingest.provision.boardconfig import BoardSettings, load_template, parse_sensor, redact, to_json
@@ -42,13 +43,9 @@ device_app = typer.Typer(no_args_is_help=True, help="Provision, deploy, flash an
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State directory [env SENSORFLEET_DATA_DIR]", show_default=False),
-]
 Prefix = Annotated[
     str | None,
-    typer.Option("--topic-prefix", help="MQTT topic prefix [env SENSORFLEET_TOPIC_PREFIX, default sf]"),
+    typer.Option("--topic-prefix", help="MQTT topic prefix (env SENSORFLEET_TOPIC_PREFIX, default sf)"),
 ]
 Firmware = Annotated[
     Path | None, typer.Option("--firmware", help="Firmware tree to use instead of the installed one")
@@ -59,18 +56,15 @@ _MAINTENANCE_BOOT_S = 30
 """How long a board reset into maintenance may take to reach its REPL again."""
 
 
-def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Any sensorfleet error becomes one line on stderr and exit code 1."""
+def _board_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """The CLI's error convention, with progress lines on stderr while talking to boards."""
 
+    @cli_errors
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(message)s")
-        try:
-            return command(*args, **kwargs)
-        except SensorfleetError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(1) from None
+        return command(*args, **kwargs)
 
     return run
 
@@ -100,7 +94,7 @@ def _show_tags(tags: Mapping[str, str]) -> str:
 
 
 @device_app.command()
-@_one_line_errors
+@_board_errors
 def add(
     device_id: Annotated[
         str, typer.Argument(metavar="ID", help="lower-case letters, digits, _ and -; at most 63 characters")
@@ -153,7 +147,7 @@ def add(
 
 
 @device_app.command()
-@_one_line_errors
+@_board_errors
 def remove(device_id: Annotated[str, typer.Argument(metavar="ID")], data_dir: DataDir = None) -> None:
     """Forget a device and its tags, and revoke its broker login."""
     settings = _settings(data_dir)
@@ -164,7 +158,7 @@ def remove(device_id: Annotated[str, typer.Argument(metavar="ID")], data_dir: Da
 
 
 @device_app.command("tag")
-@_one_line_errors
+@_board_errors
 def tag_device(
     device_id: Annotated[str, typer.Argument(metavar="ID")],
     assignments: Annotated[
@@ -182,7 +176,7 @@ def tag_device(
 
 
 @device_app.command("ingest-url")
-@_one_line_errors
+@_board_errors
 def ingest_url(
     broker_host: Annotated[str, typer.Option(help="Broker address as the ingest reaches it")] = "127.0.0.1",
     broker_port: Annotated[int, typer.Option()] = 1883,
@@ -198,7 +192,7 @@ def ingest_url(
 
 
 @device_app.command()
-@_one_line_errors
+@_board_errors
 def config(
     device_id: Annotated[str, typer.Argument(metavar="ID")],
     show_secrets: Annotated[bool, typer.Option(help="Include the Wi-Fi and broker passwords")] = False,
@@ -210,7 +204,7 @@ def config(
 
 
 @device_app.command("list")
-@_one_line_errors
+@_board_errors
 def list_devices(data_dir: DataDir = None) -> None:
     """List provisioned devices and their tags."""
     settings = _settings(data_dir)
@@ -239,7 +233,7 @@ def list_devices(data_dir: DataDir = None) -> None:
 
 
 @device_app.command("deploy")
-@_one_line_errors
+@_board_errors
 def deploy_command(
     device_id: Annotated[str, typer.Argument(metavar="ID")],
     port: Annotated[str, typer.Option(help="/dev/ttyUSB0, COM3 or socket://127.0.0.1:PORT")],
@@ -295,7 +289,7 @@ def _birth_watch(
 
 
 @device_app.command()
-@_one_line_errors
+@_board_errors
 def flash(
     port: Annotated[str, typer.Option(help="Serial port of the ESP board, e.g. /dev/ttyUSB0")],
     image: Annotated[Path, typer.Option(help="MicroPython firmware image (.bin) for the chip")],
@@ -309,7 +303,7 @@ def flash(
 
 
 @device_app.command()
-@_one_line_errors
+@_board_errors
 def simulate(
     count: Annotated[int, typer.Argument(metavar="N", help="How many virtual boards")],
     mqtt_host: Annotated[str, typer.Option(help="Broker the boards connect to")] = "127.0.0.1",

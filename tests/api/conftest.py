@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from api.helpers import NOW_MS, bearer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ingest.api import create_api
 from ingest.api.config import ApiSettings
-from ingest.api.events import EventBus
 from ingest.api.tokens import Scope, TokenStore
-from ingest.registry.devices import Registry
+from ingest.app import build_app
+from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.service import IngestService
+from ingest.settings import load_settings
 from ingest.storage.base import Store
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
@@ -48,8 +48,13 @@ def store(request: pytest.FixtureRequest) -> Store:
 
 
 @pytest.fixture
-def tokens(tmp_path: Path) -> TokenStore:
-    return TokenStore(tmp_path / "data")
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def tokens(data_dir: Path) -> TokenStore:
+    return TokenStore(data_dir)
 
 
 @pytest.fixture
@@ -59,26 +64,25 @@ def secrets(tokens: TokenStore) -> dict[Scope, str]:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    found = Registry(tmp_path / "registry.sqlite")
+def registry(data_dir: Path) -> Iterator[Registry]:
+    found = Registry(data_dir / REGISTRY_FILE)
     yield found
     found.close()
 
 
 @pytest.fixture
-def make_api(tokens: TokenStore, registry: Registry, secrets: dict[Scope, str]) -> Callable[..., TestClient]:
-    """A test client of a standalone API over `store`, authorised as admin unless told otherwise."""
+def make_api(data_dir: Path, registry: Registry, secrets: dict[Scope, str]) -> Callable[..., TestClient]:
+    """A test client of the service's app over `store` and `registry` (the service not started: no
+    broker connection), authorised as admin unless told otherwise."""
 
-    def make(store: Store, scope: Scope | None = Scope.ADMIN, **parts: Any) -> TestClient:
-        settings = parts.pop("settings", ApiSettings(rate_per_s=1000, rate_burst=1000))
-        app: FastAPI = create_api(
-            reader=store,
-            directory=registry,
-            tokens=tokens,
-            bus=parts.pop("bus", EventBus()),
-            settings=settings,
+    def make(
+        store: Store, scope: Scope | None = Scope.ADMIN, settings: ApiSettings | None = None
+    ) -> TestClient:
+        service = IngestService(load_settings(data_dir=data_dir), store=store, registry=registry)
+        app: FastAPI = build_app(
+            service,
+            settings or ApiSettings(rate_per_s=1000, rate_burst=1000),
             clock=lambda: NOW_MS / 1000,
-            **parts,
         )
         client = TestClient(app, raise_server_exceptions=False)
         if scope is not None:

@@ -50,13 +50,13 @@ def test_revoked_token_is_refused_at_once(
 def test_scopes_nest(
     sqlite_store: SqliteStore, make_api: Callable[..., TestClient], secrets: dict[Scope, str]
 ) -> None:
-    api = make_api(sqlite_store, scope=None, publisher=None)
+    api = make_api(sqlite_store, scope=None)
     command = {"op": "ping"}
     r = api.post("/api/v1/devices/dev-1/commands", json=command, headers=bearer(secrets[Scope.READ]))
     assert r.status_code == 403 and "command" in r.json()["detail"]
     for scope in (Scope.COMMAND, Scope.ADMIN):
         r = api.post("/api/v1/devices/dev-1/commands", json=command, headers=bearer(secrets[scope]))
-        assert r.status_code == 503  # admitted; this app has no broker connection
+        assert r.status_code == 503  # admitted; the service is not connected to a broker
     for scope in Scope:
         assert api.get("/api/v1/devices", headers=bearer(secrets[scope])).status_code == 200
 

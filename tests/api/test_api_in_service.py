@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.api.config import ApiSettings
-from ingest.api.events import EventBus
-from ingest.api.service import api_extension
 from ingest.api.tokens import Scope, TokenStore
-from ingest.app import IngestService
+from ingest.app import build_app
+from ingest.service import IngestService
 from ingest.settings import load_settings
 from support.mosquitto import Mosquitto
 from support.procs import wait_until
@@ -63,7 +62,7 @@ def test_a_command_reaches_the_device_and_its_result_comes_back(
     service: IngestService, mosquitto: Mosquitto
 ) -> None:
     secret = TokenStore(service.settings.data_dir).create(Scope.COMMAND)[0]
-    app = service.http_app([api_extension(EventBus(), ApiSettings(command_timeout_s=2))])
+    app = build_app(service, ApiSettings(command_timeout_s=2))
     api = TestClient(app, headers=bearer(secret))
     device = PahoDevice(mosquitto.port, "dev-1")
     try:

@@ -70,7 +70,7 @@ LOGIC = [
 @pytest.fixture
 def api(store: Store, make_api: Callable[..., TestClient]) -> TestClient:
     store.write([Point("dev-1", NOW_MS - 1000, {"temperature": 20.0})])
-    return make_api(store, publisher=None)
+    return make_api(store)
 
 
 def assert_422(response: object) -> None:

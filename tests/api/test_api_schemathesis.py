@@ -12,15 +12,15 @@ from api.helpers import NOW_MS, bearer
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
-from ingest.api import create_api
 from ingest.api.config import ApiSettings
-from ingest.api.events import EventBus
 from ingest.api.tokens import Scope, TokenStore
+from ingest.app import build_app
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.service import IngestService
+from ingest.settings import load_settings
 from ingest.storage.sqlite import SqliteStore
 from support.mosquitto import Mosquitto
-from support.mqtt import Recorder
+from support.procs import wait_until
 
 SECRET: dict[str, str] = {}
 
@@ -31,27 +31,24 @@ def api_schema(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[schemathesis.sc
     store.write(
         [Point("dev-1", NOW_MS - i * 1000, {"temperature": 20.0 + i, "ok": True}) for i in range(100)]
     )
-    registry = Registry(tmp_path / "registry.sqlite")
-    tokens = TokenStore(tmp_path)
-    SECRET["admin"] = tokens.create(Scope.ADMIN)[0]
-    publisher = Recorder(mosquitto.port)
-    app = create_api(
-        reader=store,
-        directory=registry,
-        tokens=tokens,
-        bus=EventBus(),
-        publisher=publisher,
+    service = IngestService(
+        load_settings(data_dir=tmp_path / "data", mqtt_url=mosquitto.url, client_id="schema-test"),
+        store=store,
+    )
+    SECRET["admin"] = TokenStore(service.settings.data_dir).create(Scope.ADMIN)[0]
+    app = build_app(
+        service,
         # Schemathesis tries wrong tokens on every route: the failed-authentication limit would answer them
         # 429 before long, and it has its own test.
-        settings=ApiSettings(
+        ApiSettings(
             rate_per_s=10_000, rate_burst=10_000, max_wait_s=0.2, docs="public", auth_failures=1_000_000
         ),
         clock=lambda: NOW_MS / 1000,
     )
+    service.start()
+    wait_until(service.broker_connected, 20, "the service's broker connection")
     yield schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/api/v1/stream")
-    publisher.close()
-    registry.close()
-    store.close()
+    service.stop()
 
 
 def test_no_request_makes_a_server_error_and_answers_match_the_schema(

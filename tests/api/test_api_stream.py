@@ -1,5 +1,5 @@
 """Server-Sent Events over real HTTP: a reading published over MQTT reaches a connected client within a
-second, through the real intake, router and the event bus; the device filter holds."""
+second, through the service's real intake, router and event bus; the device filter holds."""
 
 from __future__ import annotations
 
@@ -16,18 +16,12 @@ import uvicorn
 from api.sse import SseReader
 from fastapi.testclient import TestClient
 
-from ingest.api import create_api
 from ingest.api.config import ApiSettings
-from ingest.api.events import EventBus
-from ingest.api.service import publish_work
 from ingest.api.tokens import Scope, TokenStore
-from ingest.codec.payload import Limits
-from ingest.intake.mqtt import IntakeConfig, MqttIntake
-from ingest.metrics import Metrics
-from ingest.registry.devices import Registry
-from ingest.router import Router
+from ingest.app import build_app
+from ingest.service import IngestService
+from ingest.settings import load_settings
 from ingest.storage.sqlite import SqliteStore
-from ingest.writer import Message
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
 from support.procs import free_port, wait_until
@@ -35,31 +29,21 @@ from support.procs import free_port, wait_until
 
 @pytest.fixture
 def stream_url(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[str, str]]:
-    """(base URL, read token) of an API on uvicorn whose bus is fed by a real intake on `mosquitto`."""
-    bus = EventBus()
-    registry = Registry(tmp_path / "registry.sqlite")
-    store = SqliteStore(tmp_path / "telemetry.sqlite")
-    router = Router("sf", Limits(), registry, Metrics())
-
-    def received(message: Message) -> None:
-        publish_work(bus, router.route(message))
-        message.ack()
-
-    intake = MqttIntake(IntakeConfig(mosquitto.url, "sse-test-ingest", session_expiry_s=60), received)
-    intake.start()
-    tokens = TokenStore(tmp_path)
-    app = create_api(reader=store, directory=registry, tokens=tokens, bus=bus)
+    """(base URL, read token) of the app of a service whose intake is on `mosquitto`."""
+    service = IngestService(
+        load_settings(data_dir=tmp_path / "data", mqtt_url=mosquitto.url, client_id="sse-test-ingest")
+    )
+    app = build_app(service)
+    service.start()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started and intake.connected.is_set(), 20, "uvicorn and the intake")
-    yield f"http://127.0.0.1:{port}", tokens.create(Scope.READ)[0]
+    wait_until(lambda: server.started and service.broker_connected(), 20, "uvicorn and the intake")
+    yield f"http://127.0.0.1:{port}", TokenStore(service.settings.data_dir).create(Scope.READ)[0]
     server.should_exit = True
     thread.join(20)
-    intake.stop()
-    registry.close()
-    store.close()
+    service.stop()
 
 
 def test_a_reading_published_over_mqtt_reaches_a_stream_client_within_a_second(
@@ -93,10 +77,8 @@ def test_a_reading_published_over_mqtt_reaches_a_stream_client_within_a_second(
 def test_open_event_streams_are_capped(
     sqlite_store: SqliteStore, make_api: Callable[..., TestClient]
 ) -> None:
-    bus = EventBus()
-    api = make_api(
-        sqlite_store, bus=bus, settings=ApiSettings(max_streams=1, rate_per_s=1000, rate_burst=1000)
-    )
+    api = make_api(sqlite_store, settings=ApiSettings(max_streams=1, rate_per_s=1000, rate_burst=1000))
+    bus = api.app.state.api.bus  # type: ignore[attr-defined]
 
     async def with_one_stream_open() -> httpx.Response:
         held = bus.subscribe()

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ingest.dashboard import mount_dashboard
+from ingest.api.dashboard import mount_dashboard
 from ingest.errors import ConfigError
 from ingest.resources import shipped_dir
 

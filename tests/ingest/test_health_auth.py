@@ -7,14 +7,14 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from ingest.api.tokens import Scope, TokenStore
-from ingest.app import IngestService
+from ingest.app import build_app
+from ingest.service import IngestService
 from ingest.settings import load_settings
-from ingest.web import build_http_app
 
 
 def test_readyz_and_metrics_need_a_read_token_healthz_does_not(tmp_path: Path) -> None:
     # Built, not started: the routes and their guards are what is under test.
-    client = TestClient(build_http_app(IngestService(load_settings(data_dir=tmp_path))))
+    client = TestClient(build_app(IngestService(load_settings(data_dir=tmp_path))))
     assert client.get("/healthz").status_code == 200
     for path in ("/readyz", "/metrics"):
         assert client.get(path).status_code == 401, path

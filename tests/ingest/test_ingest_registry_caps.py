@@ -10,9 +10,9 @@ import orjson
 
 from ingest.codec.payload import Limits
 from ingest.metrics import Metrics
+from ingest.pipeline.router import Router
+from ingest.pipeline.work import Message, Readings, Rejected
 from ingest.registry.devices import Registry
-from ingest.router import Router
-from ingest.writer import Message
 
 
 def message(topic: str, doc: object) -> Message:
@@ -23,11 +23,15 @@ def test_a_device_may_use_at_most_max_metrics_names(tmp_path: Path) -> None:
     registry = Registry(tmp_path / "registry.sqlite", max_metrics=10)
     router = Router("sf", Limits(), registry, Metrics())
     first = router.route(message("sf/dev-1/telemetry", {f"m{i}": 1.0 for i in range(8)}))
-    assert first.rejected is None
+    assert not isinstance(first, Rejected)
     over = router.route(message("sf/dev-1/telemetry", {"m0": 1.0, "n1": 1.0, "n2": 1.0, "n3": 1.0}))
-    assert over.rejected is not None and "more than 10 metric names" in over.rejected
-    assert router.route(message("sf/dev-1/telemetry", {"m0": 2.0, "n1": 1.0, "n2": 1.0})).rejected is None
-    assert router.route(message("sf/dev-2/telemetry", {f"x{i}": 1.0 for i in range(10)})).rejected is None
+    assert isinstance(over, Rejected) and "more than 10 metric names" in over.reason
+    assert isinstance(
+        router.route(message("sf/dev-1/telemetry", {"m0": 2.0, "n1": 1.0, "n2": 1.0})), Readings
+    )
+    assert isinstance(
+        router.route(message("sf/dev-2/telemetry", {f"x{i}": 1.0 for i in range(10)})), Readings
+    )
     assert registry.claim_metrics("dev-1", {"m0", "brand_new"}) == {"brand_new"}
 
     # Names stored with counted telemetry survive a restart.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.app import IngestService
 from ingest.errors import SpoolFullError
 from ingest.points import Point
+from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage import spool as spool_module
 from ingest.storage.spool import Spool

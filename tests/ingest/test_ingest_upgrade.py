@@ -7,9 +7,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ingest.app import IngestService
 from ingest.codec.payload import Limits, decode_telemetry
 from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage.sqlite import SqliteStore
 

@@ -17,12 +17,13 @@ from ingest.codec.payload import Telemetry
 from ingest.deadletters import DeadLetters
 from ingest.errors import TransientStoreError
 from ingest.metrics import Metrics
+from ingest.pipeline.work import Message, Readings
+from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.points import Point
 from ingest.registry.devices import Registry
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.spool import Spool
-from ingest.writer import Message, Work, Writer, WriterConfig
 from support.procs import wait_until
 
 
@@ -111,7 +112,7 @@ class Harness:
             fields = {f"v{marker}": float(i)} if marker else {"v": float(i)}
             t = Telemetry("dev-1", (Point("dev-1", 1000 + i, fields),))
             self.writer.submit(
-                Work(Message("sf/dev-1/telemetry", b"{}", 1, lambda i=i: self.acked.append(i)), t)
+                Readings(Message("sf/dev-1/telemetry", b"{}", 1, lambda i=i: self.acked.append(i)), t)
             )
 
     def run_until_acked(self, n: int) -> None:

@@ -14,18 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.api.tokens import Scope, TokenStore
-from ingest.app import IngestService
+from ingest.app import build_app
 from ingest.codec.payload import Status, Telemetry
 from ingest.deadletters import DeadLetters
 from ingest.errors import is_outage
 from ingest.metrics import Metrics
+from ingest.pipeline.work import Message, Readings, StatusReport, Work
+from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.points import Point
 from ingest.registry.devices import Registry
+from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage.spool import Spool
 from ingest.storage.sqlite import SqliteStore
-from ingest.web import build_http_app
-from ingest.writer import Message, Work, Writer, WriterConfig
 from support.procs import wait_until
 
 
@@ -64,10 +65,10 @@ class Rig:
 
     def telemetry(self, device: str, seq: int) -> Work:
         t = Telemetry(device, (Point(device, 1000 + seq, {"v": float(seq), "seq": seq}),), 1, seq)
-        return Work(self.message(f"sf/{device}/telemetry#{seq}"), telemetry=t)
+        return Readings(self.message(f"sf/{device}/telemetry#{seq}"), t)
 
     def status(self, device: str) -> Work:
-        return Work(self.message(f"sf/{device}/status"), status=(device, Status(True, "1.0", 1)))
+        return StatusReport(self.message(f"sf/{device}/status"), device, Status(True, "1.0", 1))
 
     def stored(self, device: str) -> int:
         return sum(1 for _ in self.store.points(device, 0, 10_000))
@@ -164,7 +165,7 @@ def test_a_long_hold_fails_readyz_and_healthz_says_why(tmp_path: Path) -> None:
     flaky.fail = {"dev-1": OSError(errno.EIO, "Input/output error")}
     service.writer.registry = flaky
     token, _ = TokenStore(tmp_path).create(Scope.READ, "probe")
-    client = TestClient(build_http_app(service), headers={"Authorization": f"Bearer {token}"})
+    client = TestClient(build_app(service), headers={"Authorization": f"Bearer {token}"})
     service.writer.start()  # the writer only: no broker in this test
     service.writer.submit(Rig(tmp_path / "rig").status("dev-1"))
     wait_until(service.writer.held_too_long, 10, "the hold reported")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.app import IngestService
 from ingest.errors import ConfigError
+from ingest.service import IngestService
 from ingest.settings import load_settings
 
 

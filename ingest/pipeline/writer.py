@@ -24,42 +24,16 @@ from dataclasses import dataclass
 
 import orjson
 
-from ingest.codec.payload import Status, Telemetry
 from ingest.deadletters import DeadLetter, DeadLetters
 from ingest.errors import PermanentStoreError, SpoolFullError, TransientStoreError, is_outage
 from ingest.metrics import Metrics
+from ingest.pipeline.work import CommandAnswer, Readings, Rejected, StatusReport, Work
 from ingest.points import Point
 from ingest.registry.devices import Registry
 from ingest.storage.base import Store
 from ingest.storage.spool import Spool
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One MQTT message as received, and how to acknowledge it."""
-
-    topic: str
-    payload: bytes
-    received_ms: int
-    ack: Callable[[], None]
-    retained: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    """A message with what the router made of it: exactly one of the optional parts is set."""
-
-    message: Message
-    telemetry: Telemetry | None = None
-    status: tuple[str, Status] | None = None
-    command_result: tuple[str, str] | None = None
-    rejected: str | None = None
-
-    def dead_letter(self, reason: str) -> DeadLetter:
-        m = self.message
-        return DeadLetter(m.received_ms, m.topic, reason, m.payload, len(m.payload))
 
 
 @dataclass(frozen=True)
@@ -158,7 +132,7 @@ class Writer:
         except queue.Empty:
             return []
         batch = [first]
-        points = len(first.telemetry.points) if first.telemetry else 0
+        points = _points(first)
         deadline = time.monotonic() + c.flush_interval_s
         while points < c.batch_points and len(batch) < c.batch_messages:
             remaining = deadline - time.monotonic()
@@ -167,7 +141,7 @@ class Writer:
             except queue.Empty:
                 break
             batch.append(work)
-            points += len(work.telemetry.points) if work.telemetry else 0
+            points += _points(work)
         return batch
 
     def _retry_held(self) -> None:
@@ -199,8 +173,8 @@ class Writer:
 
     def _flush(self, batch: list[Work]) -> None:
         """Stores and records the batch, then acknowledges all of it; raises only on an outage."""
-        dead = [w.dead_letter(w.rejected) for w in batch if w.rejected is not None]
-        dead += self._isolated(self._apply, [w for w in batch if w.rejected is None])
+        dead = [w.message.dead_letter(w.reason) for w in batch if isinstance(w, Rejected)]
+        dead += self._isolated(self._apply, [w for w in batch if not isinstance(w, Rejected)])
         if dead:
             self.dead_letters.add(dead)
             self.metrics.add("dead_letters", len(dead))
@@ -229,24 +203,22 @@ class Writer:
                 if not isinstance(e, PermanentStoreError):
                     log.warning("a message from %s failed: %r", works[0].message.topic[:200], e)
                     self.metrics.add("isolated_failures")
-                return [works[0].dead_letter(_reason(e))]
+                return [works[0].message.dead_letter(_reason(e))]
         half = len(works) // 2
         return self._isolated(apply, works[:half]) + self._isolated(apply, works[half:])
 
     def _apply(self, works: list[Work]) -> None:
-        telemetry = [w.telemetry for w in works if w.telemetry is not None]
-        if telemetry:
-            self._write_or_spool([p for t in telemetry for p in t.points])
+        readings = [w for w in works if isinstance(w, Readings)]
+        if readings:
+            self._write_or_spool([p for w in readings for p in w.telemetry.points])
         for w in works:
             m = w.message
-            if w.status is not None:
-                self.registry.set_status(w.status[0], w.status[1], m.received_ms, m.retained)
-            elif w.command_result is not None:
-                device, command_id = w.command_result
-                self.registry.record_command_result(device, command_id, m.payload, m.received_ms)
-        duplicates = self.registry.record(
-            (w.telemetry, w.message.received_ms) for w in works if w.telemetry is not None
-        )
+            match w:
+                case StatusReport(device=device, status=status):
+                    self.registry.set_status(device, status, m.received_ms, m.retained)
+                case CommandAnswer(device=device, command_id=command_id):
+                    self.registry.record_command_result(device, command_id, m.payload, m.received_ms)
+        duplicates = self.registry.record((w.telemetry, w.message.received_ms) for w in readings)
         if duplicates:
             self.metrics.add("duplicates", duplicates)
 
@@ -320,6 +292,10 @@ class Writer:
             half = len(points) // 2
             self._replay_batch(points[:half])
             self._replay_batch(points[half:])
+
+
+def _points(work: Work) -> int:
+    return len(work.telemetry.points) if isinstance(work, Readings) else 0
 
 
 def _reason(e: BaseException) -> str:

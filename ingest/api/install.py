@@ -1,12 +1,12 @@
-"""The query API on a FastAPI app: `install_api` adds it to the service's app, `create_api` builds a
-standalone one (with its own `/healthz`)."""
+"""Installs the query API (routes, error handlers, security headers, CORS, the OpenAPI document) on
+the app `ingest.app.build_app` builds."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from typing import NotRequired, TypedDict, Unpack
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.context import ApiContext
-from ingest.api.docs import install_docs, new_app
+from ingest.api.docs import install_docs
 from ingest.api.events import EventBus
 from ingest.api.headers import SecurityHeaders
 from ingest.api.ports import CommandResults, DeviceDirectory, MessagePublisher, SeriesReader
@@ -36,37 +36,34 @@ every request until it has waited. Invalid input answers 422 with a message. Tim
 """
 
 
-class ApiParts(TypedDict):
-    """What the API is built from. Without `publisher` (no broker connection) commands answer 503."""
+@dataclass(frozen=True)
+class ApiParts:
+    """What the API is built from: the service's parts, as the protocols of `ingest.api.ports`."""
 
     reader: SeriesReader
     directory: DeviceDirectory
     tokens: TokenStore
     bus: EventBus
-    publisher: NotRequired[MessagePublisher | None]
-    results: NotRequired[CommandResults | None]
-    topic_prefix: NotRequired[str]
-    settings: NotRequired[ApiSettings]
-    clock: NotRequired[Callable[[], float]]
+    publisher: MessagePublisher
+    results: CommandResults
+    topic_prefix: str
+    settings: ApiSettings
+    clock: Callable[[], float] = time.time
 
 
-def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
+def install_api(app: FastAPI, parts: ApiParts) -> None:
     """Adds the API's routes, error handlers and (when origins are set) CORS to `app`."""
-    settings = parts.get("settings") or ApiSettings()
-    clock = parts.get("clock", time.time)
-    bus, publisher = parts["bus"], parts.get("publisher")
-    tracker = None
-    if publisher is not None:
-        tracker = CommandTracker(
-            publisher,
-            bus,
-            parts.get("results"),
-            parts.get("topic_prefix", "sf"),
-            settings.command_timeout_s,
-            clock=clock,
-        )
-    app.state.api = ApiContext(parts["reader"], parts["directory"], bus, settings, tracker, clock)
-    app.state.tokens = parts["tokens"]
+    settings = parts.settings
+    tracker = CommandTracker(
+        parts.publisher,
+        parts.bus,
+        parts.results,
+        parts.topic_prefix,
+        settings.command_timeout_s,
+        clock=parts.clock,
+    )
+    app.state.api = ApiContext(parts.reader, parts.directory, parts.bus, settings, tracker, parts.clock)
+    app.state.tokens = parts.tokens
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app.state.auth_failures = RateLimiter(
         settings.auth_failures / settings.auth_failure_window_s, settings.auth_failures
@@ -86,18 +83,6 @@ def install_api(app: FastAPI, **parts: Unpack[ApiParts]) -> None:
     app.add_exception_handler(QueryError, _unprocessable)
     app.add_exception_handler(PermanentStoreError, _store_refused)
     app.add_exception_handler(TransientStoreError, _unavailable)
-
-
-def create_api(**parts: Unpack[ApiParts]) -> FastAPI:
-    """A standalone app: the API (`install_api`'s keyword arguments) and a `/healthz`."""
-    app = new_app()
-
-    @app.get("/healthz", tags=["health"], summary="The process is up (no token needed)")
-    def healthz() -> dict[str, bool]:
-        return {"ok": True}
-
-    install_api(app, **parts)
-    return app
 
 
 async def _unprocessable(request: Request, exc: Exception) -> JSONResponse:

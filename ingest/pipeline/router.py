@@ -12,8 +12,8 @@ from ingest.codec.payload import Limits, decode_command_result, decode_status, d
 from ingest.contract import parse_topic
 from ingest.errors import PayloadError
 from ingest.metrics import Metrics
+from ingest.pipeline.work import CommandAnswer, Message, Readings, Rejected, StatusReport, Work
 from ingest.registry.devices import Registry
-from ingest.writer import Message, Work
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,10 @@ class Router:
         try:
             return self._decode(message)
         except PayloadError as e:
-            return Work(message, rejected=str(e))
+            return Rejected(message, str(e))
         except Exception as e:  # a bug must cost one message, never the intake
             log.exception("unexpected error decoding a message on %s", message.topic[:200])
-            return Work(message, rejected=f"internal error: {e!r}"[:500])
+            return Rejected(message, f"internal error: {e!r}"[:500])
 
     def _decode(self, message: Message) -> Work:
         device, kind = parse_topic(self.prefix, message.topic)
@@ -45,13 +45,13 @@ class Router:
                     f"(new: {', '.join(sorted(over)[:5])}{', …' if len(over) > 5 else ''})"
                 )
             self.metrics.add("readings_received", len(telemetry.points))
-            return Work(message, telemetry=telemetry)
+            return Readings(message, telemetry)
         if kind == "status":
             if not message.payload:
                 raise PayloadError("empty status (a cleared retained message)")
             status = decode_status(message.payload, self.limits)
             if status.dropped_keys:
                 self.metrics.add("status_keys_dropped", status.dropped_keys)
-            return Work(message, status=(device, status))
+            return StatusReport(message, device, status)
         result = decode_command_result(message.payload, self.limits)
-        return Work(message, command_result=(device, result.id))
+        return CommandAnswer(message, device, result.id)
