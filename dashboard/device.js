@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { TimeChart } from "./charts.js";
+import { SETTABLE } from "./contract.js";
 import { fromTemplate, h } from "./dom.js";
 import { ago, formatValue, toMs } from "./format.js";
 import { completenessOf, extrasOf, normalise } from "./fleet.js";
@@ -52,6 +53,8 @@ export class DeviceView {
     this.root.querySelector("#csv").addEventListener("click", () =>
       api.downloadCsv(this.id, this.range).catch((err) => this.showResult("export", { ok: false, error: err.message })));
     this.root.querySelectorAll("[data-op]").forEach((b) => b.addEventListener("click", () => this.command(b.dataset.op, {})));
+    const interval = this.root.querySelector("#set-interval input[name=interval]");
+    Object.assign(interval, { min: SETTABLE.interval_s.low, max: SETTABLE.interval_s.high });
     this.root.querySelector("#set-interval").addEventListener("submit", (e) => {
       e.preventDefault();
       this.command("set", { interval_s: Number(new FormData(e.target).get("interval")) });

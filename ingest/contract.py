@@ -1,6 +1,9 @@
 """The wire contract between boards, the ingest, the API and provisioning, in one place (design.md §2, §9).
 
-Topics, the id/metric/prefix rules and every size bound that applies to what a device sends. The
+Topics and subscriptions, the id/metric/prefix/name rules, the command operations and the settings
+they may change, and every size bound that applies to what a device sends. The firmware keeps
+MicroPython copies (`firmware/sensorfleet/topics.py`, `commands.py`, `config.py`) and the dashboard
+its own (`dashboard/contract.js`); `tests/test_contract_copies.py` holds them to this module. The
 patterns are anchored (`^…$`) because pydantic and the JSON schema read them as searches; Python code
 uses them with `fullmatch` only, since `re`'s `$` also matches before a trailing newline.
 """
@@ -8,6 +11,7 @@ uses them with `fullmatch` only, since `re`'s `$` also matches before a trailing
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from ingest.errors import PayloadError
@@ -16,6 +20,8 @@ TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
 COMMAND_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MQTT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""The ingest's MQTT client id and its shared-subscription group."""
 
 RESERVED_KEYS = frozenset({"ts", "age", "seq", "boot"})
 """Keys of a reading that are not metrics."""
@@ -44,6 +50,40 @@ DEVICE_PUBLISHES: dict[str, TopicKind] = {
 }
 """Topic suffix under `<prefix>/<device>/` → what it carries (the last will goes to `status`)."""
 COMMAND_SUFFIX = "cmd"
+"""The one topic a device reads: `<prefix>/<device>/cmd`."""
+
+COMMAND_OPS = ("ping", "set", "flush", "reboot", "maint")
+"""What a board runs; `maint` restarts it into maintenance (its REPL free for USB work)."""
+MAX_COMMAND_ARGS_BYTES = 512
+"""A command's `args` as JSON: what a board reads into its buffer."""
+
+
+@dataclass(frozen=True)
+class Settable:
+    """A setting `set` may change: a number (`num`) or an integer (`int`) in [low, high]."""
+
+    kind: Literal["num", "int"]
+    low: float
+    high: float
+
+
+SETTABLE = {"interval_s": Settable("num", 0.001, 86_400), "batch_max": Settable("int", 1, 200)}
+"""The settings a `set` command changes on a board, with the ranges its config accepts too."""
+
+
+def device_topic(prefix: str, device: str, suffix: str) -> str:
+    """`<prefix>/<device>/<suffix>`; `suffix` one of DEVICE_PUBLISHES or COMMAND_SUFFIX."""
+    return f"{prefix}/{device}/{suffix}"
+
+
+def ingest_subscriptions(prefix: str, share_group: str | None = None) -> list[str]:
+    """What the ingest subscribes to. Telemetry is split across a share group; statuses and command
+    results reach every process, so each one's registry and API know every board's state and every
+    answer to its commands."""
+    share = f"$share/{share_group}/" if share_group else ""
+    return [f"{share}{device_topic(prefix, '+', 'telemetry')}"] + [
+        device_topic(prefix, "+", suffix) for suffix in DEVICE_PUBLISHES if suffix != "telemetry"
+    ]
 
 
 def parse_topic(prefix: str, topic: str) -> tuple[str, TopicKind]:

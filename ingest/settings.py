@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.contract import MAX_METRICS_PER_DEVICE, MAX_METRICS_PER_READING, TOPIC_PREFIX
+from ingest.contract import MAX_METRICS_PER_DEVICE, MAX_METRICS_PER_READING, MQTT_NAME, TOPIC_PREFIX
 from ingest.errors import ConfigError
 
 
@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./sensorfleet-data")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
-    share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    client_id: str = Field("sensorfleet-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    share_group: str | None = Field(None, pattern=MQTT_NAME.pattern)
+    client_id: str = Field("sensorfleet-ingest", pattern=MQTT_NAME.pattern)
     embedded_broker_port: int = Field(
         1883, ge=0, le=65535, description="port of the broker started without mqtt_url"
     )

@@ -23,6 +23,7 @@ import orjson
 
 from ingest.api.events import Event, EventBus
 from ingest.api.ports import CommandResults, MessagePublisher
+from ingest.contract import COMMAND_SUFFIX, device_topic
 
 POLL_S = 0.25
 """How often a waiting request looks in the registry, for results the event bus did not bring."""
@@ -81,7 +82,7 @@ class CommandTracker:
             while len(self._commands) > self.capacity:
                 self._commands.popitem(last=False)
         payload = orjson.dumps({"id": command_id, "op": op, "args": command.args})
-        self._publisher.publish(f"{self._prefix}/{device}/cmd", payload, qos=1)
+        self._publisher.publish(device_topic(self._prefix, device, COMMAND_SUFFIX), payload, qos=1)
         return command
 
     def broker_connected(self) -> bool:

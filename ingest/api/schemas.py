@@ -7,10 +7,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingest.contract import COMMAND_ID
+from ingest.contract import COMMAND_ID, COMMAND_OPS, MAX_COMMAND_ARGS_BYTES
 from ingest.storage.base import Agg
-
-MAX_ARGS_BYTES = 512
 
 
 class LatestOut(BaseModel):
@@ -132,8 +130,8 @@ class CommandIn(BaseModel):
     )
 
     op: str = Field(
-        pattern=r"^(ping|set|flush|reboot|maint)$",
-        description="ping, set, flush, reboot, or maint (restart into maintenance for USB work)",
+        pattern=f"^({'|'.join(COMMAND_OPS)})$",
+        description=f"{', '.join(COMMAND_OPS)} (maint: restart into maintenance for USB work)",
     )
     args: dict[str, Any] = Field(default_factory=dict, max_length=32)
     id: str | None = Field(
@@ -148,8 +146,8 @@ class CommandIn(BaseModel):
             size = len(orjson.dumps(args))
         except TypeError as e:
             raise ValueError(f"args cannot be sent as JSON: {e}") from None
-        if size > MAX_ARGS_BYTES:
-            raise ValueError(f"args take {size} bytes as JSON; a board accepts at most {MAX_ARGS_BYTES}")
+        if size > (most := MAX_COMMAND_ARGS_BYTES):
+            raise ValueError(f"args take {size} bytes as JSON; a board accepts at most {most}")
         return args
 
 

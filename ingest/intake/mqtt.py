@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.contract import DEVICE_PUBLISHES
+from ingest.contract import ingest_subscriptions
 from ingest.errors import ConfigError
 from ingest.pipeline.work import Message
 
@@ -40,13 +40,6 @@ class IntakeConfig:
     keepalive_s: int = 30
     password: str | None = None
     """Wins over a password in `url` (read from a file or the environment, never a command line)."""
-
-    def topics(self) -> list[str]:
-        """Telemetry is split across a share group; statuses and command results reach every process,
-        so each one's registry and API know every board's state and every answer to its commands."""
-        share = f"$share/{self.share_group}/" if self.share_group else ""
-        others = [suffix for suffix in DEVICE_PUBLISHES if suffix != "telemetry"]
-        return [f"{share}{self.prefix}/+/telemetry"] + [f"{self.prefix}/+/{s}" for s in others]
 
 
 class MqttIntake:
@@ -106,7 +99,8 @@ class MqttIntake:
         with self._lock:
             self._generation += 1
         log.info("connected to %s:%d (session present: %s)", self._host, self._port, flags.session_present)
-        client.subscribe([(topic, 1) for topic in self.config.topics()])
+        subscriptions = ingest_subscriptions(self.config.prefix, self.config.share_group)
+        client.subscribe([(topic, 1) for topic in subscriptions])
         self.connected.set()
 
     def _disconnected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from ingest.cli_options import DataDir, cli_errors
+from ingest.contract import device_topic
 from ingest.errors import ConfigError, DeviceError
 from ingest.provision.birth import BirthWatch
 from ingest.provision.board import Board
@@ -283,7 +284,7 @@ def _birth_watch(
 ) -> BirthWatch | None:
     mqtt = config["mqtt"]
     ingest = registry.login(INGEST_USERNAME)
-    topic = f"{mqtt['prefix']}/{config['device_id']}/status"
+    topic = device_topic(mqtt["prefix"], config["device_id"], "status")
     watch = BirthWatch(host or mqtt["host"], port or mqtt["port"], topic, ingest.username, ingest.password)
     return watch if watch.start() else None
 
