@@ -83,28 +83,11 @@ def format_value(value: FieldInput) -> str:
     raise PayloadError(f"cannot store a {kind.__name__}")
 
 
-def encode_line(
-    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldInput], ts_ms: int
-) -> str:
-    return _line(_head(measurement, tags), fields, ts_ms)
-
-
 def _head(measurement: str, tags: Mapping[str, str]) -> str:
     head = escape_measurement(measurement)
     for key in sorted(tags):  # sorted tags are what InfluxDB stores fastest
         head += f",{escape_key(key, 'tag key')}={escape_key(tags[key], 'tag value')}"
     return head
-
-
-def _line(head: str, fields: Mapping[str, FieldInput], ts_ms: int) -> str:
-    if not fields:
-        raise PayloadError("a point needs at least one field")
-    parts = []
-    for k, v in fields.items():
-        key = _escaped.get((k, "field key")) or escape_key(k, "field key")
-        # Finite floats are nearly every value: format them here rather than through format_value.
-        parts.append(f"{key}={v!r}" if type(v) is float and v - v == 0 else f"{key}={format_value(v)}")
-    return f"{head} {','.join(parts)} {int(ts_ms)}"
 
 
 TagsFor = Callable[[str], Mapping[str, str]]
@@ -119,8 +102,8 @@ def encode_points(measurement: str, tags_for: TagsFor, points: Iterable[Point]) 
     """One line per point with tag `device` and the device's tags; the body of a `/write?precision=ms`
     request.
 
-    The same lines as `encode_line`, with the common cases (float and in-range integer fields)
-    formatted inline: this loop runs for every reading stored. `tags_for` is asked once per device."""
+    The common cases (float and in-range integer fields) are formatted inline, the rest by
+    `format_value`: this loop runs for every reading stored. `tags_for` is asked once per device."""
     heads: dict[str, str] = {}
     keys: dict[str, str] = {}
     lines = []

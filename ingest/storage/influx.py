@@ -79,15 +79,6 @@ class InfluxStore:
         as_int = agg is Agg.COUNT or (metric in INTEGER_FIELDS and agg is not Agg.MEAN)
         return [(int(ts), _value(value, as_int)) for ts, value in rows]
 
-    def latest(self, device: str) -> Point | None:
-        check_device(device)
-        q = (
-            f'SELECT *::field FROM {_ident(self.measurement)} WHERE "device" = {_string(device)} '
-            "ORDER BY time DESC LIMIT 1"
-        )
-        points = self._points(device, self.http.query(q))
-        return points[0] if points else None
-
     def latest_values(self, wanted: Mapping[str, Collection[str]]) -> LatestValues:
         check_wanted(wanted)
         devices_of: dict[str, list[str]] = {}

@@ -139,17 +139,6 @@ class SqliteStore:
         kind = "int" if agg is Agg.COUNT else "float" if agg is Agg.MEAN else self._kinds.get(metric, "float")
         return [(int(row[0]), _typed(row[1], kind)) for row in rows]
 
-    def latest(self, device: str) -> Point | None:
-        check_device(device)
-        with self._lock:
-            (ts,) = self._db.execute("SELECT MAX(ts) FROM points WHERE device = ?", (device,)).fetchone()
-            if ts is None:
-                return None
-            rows = self._db.execute(
-                "SELECT metric, value FROM points WHERE device = ? AND ts = ? ORDER BY metric", (device, ts)
-            ).fetchall()
-        return Point(device, ts, {m: _typed(v, self._kinds.get(m, "float")) for m, v in rows})
-
     def latest_values(self, wanted: Mapping[str, Collection[str]]) -> LatestValues:
         check_wanted(wanted)
         out: LatestValues = {}

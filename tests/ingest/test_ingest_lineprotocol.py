@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from ingest.codec.lineprotocol import encode_line, encode_points, no_tags
+from ingest.codec.lineprotocol import encode_points, no_tags
 from ingest.errors import PayloadError
 from ingest.points import Point
 from support.influx import InfluxDB
@@ -52,33 +52,39 @@ def representable(measurement: str, tags: dict[str, str], fields: dict[str, Any]
     return True
 
 
+def encode_one(measurement: str, tags: dict[str, str], fields: dict[str, Any], ts_ms: int = 1) -> str:
+    """The line of one point of device `d` (its `device` tag beside `tags`)."""
+    return encode_points(measurement, lambda device: tags, [Point("d", ts_ms, fields)]).decode()
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_nan_and_infinity_are_refused(value: float) -> None:
     with pytest.raises(PayloadError):
-        encode_line("telemetry", {"device": "d"}, {"v": value}, 1)
+        encode_one("telemetry", {}, {"v": value})
 
 
 @pytest.mark.parametrize("name", ["a\nb", "a\rb", "", "trailing\\", "a\\=b", "a\\ b", "a\\\\b"])
 def test_newlines_empty_names_and_trailing_backslash_are_refused(name: str) -> None:
     for args in ((name, {}, {"v": 1.0}), ("m", {name: "x"}, {"v": 1.0}), ("m", {"t": name}, {"v": 1.0})):
         with pytest.raises(PayloadError):
-            encode_line(*args, 1)  # type: ignore[arg-type]
+            encode_one(*args)  # type: ignore[arg-type]
     with pytest.raises(PayloadError):
-        encode_line("m", {}, {name: 1.0}, 1)
+        encode_one("m", {}, {name: 1.0})
 
 
 def test_keys_named_time_are_refused() -> None:
     with pytest.raises(PayloadError):
-        encode_line("m", {"time": "x"}, {"v": 1.0}, 1)
+        encode_one("m", {"time": "x"}, {"v": 1.0})
     with pytest.raises(PayloadError):
-        encode_line("m", {}, {"time": 1.0}, 1)
+        encode_one("m", {}, {"time": 1.0})
 
 
 def test_escaping_follows_the_spec() -> None:
-    line = encode_line(
+    line = encode_one(
         'm e,a"s', {"t k=": "v ,="}, {"f,k": 1.5, "s": 'say "hi" \\ there', "n": 3, "b": True}, 5
     )
-    assert line == 'm\\ e\\,a"s,t\\ k\\==v\\ \\,\\= f\\,k=1.5,s="say \\"hi\\" \\\\ there",n=3i,b=true 5'
+    head = 'm\\ e\\,a"s,device=d,t\\ k\\==v\\ \\,\\='
+    assert line == head + ' f\\,k=1.5,s="say \\"hi\\" \\\\ there",n=3i,b=true 5'
 
 
 def test_points_carry_the_device_tag_and_ms_timestamp() -> None:
@@ -110,46 +116,20 @@ def test_a_device_tag_named_device_cannot_replace_the_device_tag() -> None:
     assert body == b"telemetry,device=dev-1 v=1.0 7"
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    points=st.lists(
-        st.builds(
-            Point,
-            device=st.sampled_from(["dev-1", "d,2", "d 3"]),
-            ts_ms=st.integers(min_value=0, max_value=2**62),
-            fields=st.dictionaries(names, values, min_size=1, max_size=3),
-        ),
-        max_size=5,
-    )
-)
-def test_encode_points_writes_the_lines_encode_line_writes(points: list[Point]) -> None:
-    try:
-        lines = [
-            encode_line("telemetry", {"site": "a b", "device": p.device}, p.fields, p.ts_ms) for p in points
-        ]
-    except PayloadError:
-        with pytest.raises(PayloadError):
-            encode_points("telemetry", site_a_b, points)
-        return
-    assert encode_points("telemetry", site_a_b, points) == "\n".join(lines).encode()
-
-
-def site_a_b(device: str) -> dict[str, str]:
-    return {"site": "a b"}
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     measurement=names,
+    device=names,
     tags=st.dictionaries(names, names, max_size=3),
     fields=st.dictionaries(names, values, min_size=1, max_size=4),
 )
 def test_encode_write_read_back_equals_input_or_is_refused(
-    influxd: InfluxDB, measurement: str, tags: dict[str, str], fields: dict[str, Any]
+    influxd: InfluxDB, measurement: str, device: str, tags: dict[str, str], fields: dict[str, Any]
 ) -> None:
     ts = next(_ts)
+    tags = {**tags, "device": device}  # a device's own tag named `device` gives way to its id
     try:
-        line = encode_line(measurement, tags, fields, ts)
+        line = encode_points(measurement, lambda _: tags, [Point(device, ts, fields)]).decode()
     except PayloadError:
         assert not representable(measurement, tags, fields), "refused a point line protocol can carry"
         return

@@ -64,10 +64,12 @@ def test_aggregates_in_buckets_are_equal(stores: tuple[Store, Store], agg: Agg, 
     assert [v for _, v in answer] == pytest.approx([v for _, v in expected])
 
 
-def test_latest_and_points_are_equal(stores: tuple[Store, Store]) -> None:
+def test_latest_values_and_points_are_equal(stores: tuple[Store, Store]) -> None:
     influx, sqlite = stores
-    assert influx.latest("dev-1") == sqlite.latest("dev-1") == POINTS[39]
-    assert influx.latest("dev-9") is None and sqlite.latest("dev-9") is None
+    newest = POINTS[39]
+    wanted = {"dev-1": sorted(newest.fields), "dev-9": ["temperature"]}
+    expected = {"dev-1": {metric: (newest.ts_ms, value) for metric, value in newest.fields.items()}}
+    assert influx.latest_values(wanted) == sqlite.latest_values(wanted) == expected
     assert (
         list(influx.points("dev-1", T0, T0 + 60_000))
         == list(sqlite.points("dev-1", T0, T0 + 60_000))
