@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.storage.sqlite import open_database, write_transaction
+from ingest.database import open_database, write_transaction
 
 MAX_STORED_PAYLOAD = 64 * 1024
 _SCHEMA = """
@@ -35,8 +35,7 @@ class DeadLetters:
     """Keeps the newest `kept` letters: a flood of bad messages costs bounded disk."""
 
     def __init__(self, path: Path, kept: int = DEAD_LETTERS_KEPT):
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
         self.kept = kept
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from ingest.database import create_tables, transaction
 from ingest.errors import ConfigError
-from ingest.files import private_dir, private_file
-from ingest.storage.sqlite import transaction
 
 DB_NAME = "tokens.sqlite3"
 PREFIX = "sft_"
@@ -66,10 +65,7 @@ class TokenStore:
     def __init__(self, data_dir: Path):
         self.path = data_dir / DB_NAME
         try:
-            private_dir(data_dir)
-            private_file(self.path)
-            with transaction(self.path) as db:
-                db.executescript(_SCHEMA)
+            create_tables(self.path, _SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise ConfigError(f"cannot open the token store {self.path}: {e}") from e
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.database import create_tables, transaction
 from ingest.errors import DeviceError
-from ingest.files import private_dir, private_file
 from ingest.provision.passwd import generate_password, hash_password
-from ingest.storage.sqlite import transaction
 
 DB_NAME = "devices.sqlite3"
 
@@ -55,10 +54,7 @@ class DeviceRegistry:
     def __init__(self, data_dir: Path):
         self.path = data_dir / DB_NAME
         try:
-            private_dir(data_dir)
-            private_file(self.path)
-            with transaction(self.path) as db:
-                db.executescript(_SCHEMA)
+            create_tables(self.path, _SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise DeviceError(f"cannot open the device registry {self.path}: {e}") from e
 

@@ -20,9 +20,9 @@ import orjson
 
 from ingest.codec.payload import Status, Telemetry
 from ingest.contract import COMMAND_RESULTS_KEPT, MAX_METRICS_PER_DEVICE
+from ingest.database import open_database, write_transaction
 from ingest.registry.completeness import SeqRanges
 from ingest.registry.tags import check_device_id, check_tags
-from ingest.storage.sqlite import open_database, write_transaction
 
 BOOTS_KEPT = 8
 STATUS_CHANGES_KEPT = 500
@@ -121,8 +121,7 @@ class Registry:
         self.strict, self.status_changes_kept = strict, status_changes_kept
         self.max_metrics, self.command_results_kept = max_metrics, command_results_kept
         # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
-        self._db = open_database(path, synchronous="NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA, synchronous="NORMAL")
         self._lock = threading.Lock()
         self._known = {row[0] for row in self._db.execute("SELECT id FROM devices")}
         self._ranges: dict[tuple[str, int], SeqRanges] = {}

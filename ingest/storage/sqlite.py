@@ -6,15 +6,12 @@ Like InfluxDB, a field keeps the type it was first written with; a point that co
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Literal
 
+from ingest.database import open_database, write_transaction
 from ingest.errors import PermanentStoreError
-from ingest.files import private_dir, private_file
 from ingest.points import FieldValue, Point
 from ingest.storage.base import (
     Agg,
@@ -44,46 +41,9 @@ def _kind(value: FieldValue) -> str:
     return "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "float"
 
 
-@contextmanager
-def transaction(path: Path) -> Iterator[sqlite3.Connection]:
-    """A connection for one transaction (committed on success, rolled back on error), then closed.
-
-    For small stores written by more than one process (tokens, provisioned devices): what a command in
-    another process committed is seen at the next call."""
-    with closing(sqlite3.connect(path, timeout=10)) as db, db:
-        yield db
-
-
-@contextmanager
-def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction on a connection from `open_database` (the caller holds its lock):
-    committed when the block ends, rolled back if it raises, so the connection is never left inside
-    an open transaction."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def open_database(path: Path, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> sqlite3.Connection:
-    """A connection shared by threads under the caller's lock; WAL so readers never wait for the writer.
-
-    FULL syncs every commit: what was committed survives a power cut, as acknowledged data must."""
-    private_dir(path.parent)
-    private_file(path)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={synchronous}")
-    return db
-
-
 class SqliteStore:
     def __init__(self, path: Path):
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
         self._kinds: dict[str, str] = dict(
             self._db.execute("SELECT metric, kind FROM field_kinds").fetchall()
