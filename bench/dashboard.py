@@ -19,7 +19,7 @@ from ingest.api.tokens import Scope, TokenStore
 from ingest.app import build_app
 from ingest.codec.payload import Status
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage.sqlite import SqliteStore

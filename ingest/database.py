@@ -51,6 +51,13 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def data_version(db: sqlite3.Connection) -> int:
+    """Moves when another connection, in this process or another, commits to the database, and only
+    then: a process that keeps a copy of what others write re-reads it when this moves, never for its
+    own writes."""
+    return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+
 def create_tables(path: Path, schema: str) -> None:
     """Makes the file private and creates its tables from `schema`: once, before `transaction`s."""
     private_dir(path.parent)

@@ -22,7 +22,7 @@ from ingest.metrics import Metrics
 from ingest.pipeline.router import Router
 from ingest.pipeline.work import Message, Work
 from ingest.pipeline.writer import Writer, WriterConfig
-from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.registry import REGISTRY_FILE, Registry
 from ingest.settings import Settings
 from ingest.storage.base import Store
 from ingest.storage.influx import InfluxStore

@@ -1,6 +1,6 @@
 """What the API needs from the rest of the service, as protocols; `ingest.api.install.ApiParts` holds them.
 
-`ingest.storage.base.Store` is a `SeriesReader`, `ingest.registry.devices.Registry` a `DeviceDirectory`
+`ingest.storage.base.Store` is a `SeriesReader`, `ingest.registry.Registry` a `DeviceDirectory`
 and a `CommandResults`, and the ingest service a `MessagePublisher`.
 """
 

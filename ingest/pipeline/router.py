@@ -13,7 +13,7 @@ from ingest.contract import parse_topic
 from ingest.errors import PayloadError
 from ingest.metrics import Metrics
 from ingest.pipeline.work import CommandAnswer, Message, Readings, Rejected, StatusReport, Work
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 
 log = logging.getLogger(__name__)
 

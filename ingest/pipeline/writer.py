@@ -29,7 +29,7 @@ from ingest.errors import PermanentStoreError, SpoolFullError, TransientStoreErr
 from ingest.metrics import Metrics
 from ingest.pipeline.work import CommandAnswer, Readings, Rejected, StatusReport, Work
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.storage.base import Store
 from ingest.storage.spool import Spool
 

@@ -33,7 +33,7 @@ from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.provisioning import add_device, remove_device
 from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import VirtualFleet, build_fleet
-from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.registry import REGISTRY_FILE, Registry
 from ingest.registry.tags import parse_assignment
 from ingest.settings import Settings, load_settings
 

@@ -1,1 +1,8 @@
-"""Devices seen, their status, and how complete their data is."""
+"""Devices seen, their status and how complete their data is; `registry.py` says which concern is where."""
+
+from ingest.registry.completeness import BootCompleteness
+from ingest.registry.presence import DeviceInfo
+from ingest.registry.registry import REGISTRY_FILE, Registry
+from ingest.registry.status_history import StatusChange
+
+__all__ = ["REGISTRY_FILE", "BootCompleteness", "DeviceInfo", "Registry", "StatusChange"]

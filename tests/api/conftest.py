@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from ingest.api.config import ApiSettings
 from ingest.api.tokens import Scope, TokenStore
 from ingest.app import build_app
-from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.registry import REGISTRY_FILE, Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage.base import Store

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from ingest.codec.payload import Limits, decode_status, decode_telemetry
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.storage.base import Store
 
 

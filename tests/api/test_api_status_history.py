@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from ingest.api.tokens import Scope
 from ingest.codec.payload import Status
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.storage.sqlite import SqliteStore
 
 URL = "/api/v1/devices/dev-1/status-history"

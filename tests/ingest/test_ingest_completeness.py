@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from ingest.codec.payload import Status, Telemetry
 from ingest.points import Point
+from ingest.registry import Registry
 from ingest.registry.completeness import SeqRanges
-from ingest.registry.devices import Registry
 
 
 def test_ranges_merge_count_duplicates_and_name_gaps() -> None:
@@ -51,3 +54,24 @@ def test_strict_mode_accepts_only_registered_devices(tmp_path: Path) -> None:
     registry.register("dev-1")
     assert registry.accepts("dev-1")
     assert Registry(tmp_path / "registry.sqlite", strict=True).accepts("dev-1")
+
+
+def test_a_batch_whose_registry_write_fails_is_counted_once_when_applied_again(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.sqlite")
+    registry.record([(batch("dev-1", 1, 0, 10), 5)])
+    with sqlite3.connect(tmp_path / "registry.sqlite") as other:
+        other.execute(
+            "CREATE TRIGGER full BEFORE INSERT ON device_metrics BEGIN SELECT RAISE(ABORT, 'full'); END"
+        )
+    retry = [(batch("dev-1", 1, 10, 5), 6), (batch("dev-2", 1, 0, 5), 6)]
+    with pytest.raises(sqlite3.IntegrityError):
+        registry.record(retry)
+    with sqlite3.connect(tmp_path / "registry.sqlite") as other:
+        other.execute("DROP TRIGGER full")
+    assert registry.device("dev-2") is None
+    assert registry.record(retry) == 0
+    info = registry.device("dev-1")
+    assert info is not None
+    assert (info.received, info.duplicates, [(b.boot, b.received) for b in info.boots]) == (15, 0, [(1, 15)])
+    reopened = Registry(tmp_path / "registry.sqlite").device("dev-2")
+    assert reopened is not None and (reopened.received, reopened.metrics) == (5, ("seq", "v"))

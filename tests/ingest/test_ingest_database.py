@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.database import create_tables, open_database, transaction, write_transaction
+from ingest.database import create_tables, data_version, open_database, transaction, write_transaction
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
 
@@ -40,3 +40,15 @@ def test_a_transaction_per_call_commits_on_success_and_rolls_back_on_error(tmp_p
         raise ValueError("a failure halfway")
     with transaction(path) as db:
         assert db.execute("SELECT k, v FROM t").fetchall() == [("a", 1)]
+
+
+def test_the_data_version_moves_for_another_connections_commits_only(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "c.sqlite", SCHEMA)
+    before = data_version(db)
+    with write_transaction(db):
+        db.execute("INSERT INTO t VALUES ('a', 1)")
+    assert data_version(db) == before
+    other = open_database(tmp_path / "c.sqlite", SCHEMA)
+    with write_transaction(other):
+        other.execute("UPDATE t SET v = 2")
+    assert data_version(db) != before

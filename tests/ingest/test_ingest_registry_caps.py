@@ -12,7 +12,7 @@ from ingest.codec.payload import Limits
 from ingest.metrics import Metrics
 from ingest.pipeline.router import Router
 from ingest.pipeline.work import Message, Readings, Rejected
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 
 
 def message(topic: str, doc: object) -> Message:

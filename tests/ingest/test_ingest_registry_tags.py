@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import ConfigError
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.registry.tags import MAX_VALUE_CHARS, parse_assignment
 
 

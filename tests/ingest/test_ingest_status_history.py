@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.codec.payload import Status
-from ingest.registry.devices import Registry, StatusChange
+from ingest.registry import Registry, StatusChange
 
 BIRTH = Status(True, "0.3.1", 4, -61.0, {"uptime_s": 0, "outbox": 0})
 WILL = Status(False)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ingest_kit import IngestProcess, Publisher, influx_backend
 
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.storage.base import Agg
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp

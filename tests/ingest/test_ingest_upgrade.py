@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from ingest.codec.payload import Limits, decode_telemetry
-from ingest.registry.devices import REGISTRY_FILE, Registry
+from ingest.registry import REGISTRY_FILE, Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage.sqlite import SqliteStore

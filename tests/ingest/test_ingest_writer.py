@@ -20,7 +20,7 @@ from ingest.metrics import Metrics
 from ingest.pipeline.work import Message, Readings
 from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.spool import Spool

@@ -22,7 +22,7 @@ from ingest.metrics import Metrics
 from ingest.pipeline.work import Message, Readings, StatusReport, Work
 from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.points import Point
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.storage.spool import Spool

@@ -19,7 +19,7 @@ from ingest.provision import virtual
 from ingest.provision.boardconfig import MASK
 from ingest.provision.cli import device_app
 from ingest.provision.passwd import verify_password
-from ingest.registry.devices import Registry
+from ingest.registry import Registry
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import free_port, wait_until
 from support.serve import SENSORFLEET

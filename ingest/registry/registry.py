@@ -1,0 +1,202 @@
+"""The device registry (SQLite under the data dir): who was seen, their status, the recent changes of that
+status, completeness per boot, command results, each device's static tags and the metric names it uses.
+
+Updated by the writer after a batch is safe (so counts match what is stored) and read by the API; tags are
+also set by `sensorfleet device tag` in another process while the service runs.
+
+`Registry` owns the one connection and the one lock and opens every transaction; each concern is a class
+working on that connection inside them, one module and its tables each:
+- `presence`: `devices`, the row of each device (first and last seen, status, totals) — `DeviceInfo`;
+- `completeness`: `seq_ranges`, the seqs received per boot and the counts of a batch — `BootCompleteness`;
+- `status_history`: `status_changes`, written in the transaction that stores the status — `StatusChange`;
+- `command_results`: `command_results`, the newest results per device;
+- `tags`: `device_tags`, kept in memory and re-read when another process commits;
+- `metric_names`: `device_metrics` and the one-time upgrade mark in `upgrades`.
+Writes change the in-memory copies only after their transaction commits, so a failed write leaves memory
+as the database is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ingest.codec.payload import Status, Telemetry
+from ingest.contract import COMMAND_RESULTS_KEPT, MAX_METRICS_PER_DEVICE
+from ingest.database import open_database, write_transaction
+from ingest.registry.command_results import CommandResults
+from ingest.registry.completeness import Completeness
+from ingest.registry.metric_names import MetricNames
+from ingest.registry.presence import DeviceInfo, Presence
+from ingest.registry.status_history import STATUS_CHANGES_KEPT, StatusChange, StatusHistory
+from ingest.registry.tags import TAGS_CHECK_S, Tags, check_device_id, check_tags
+
+REGISTRY_FILE = "registry.sqlite"
+"""Under the data dir; opened by the service and by `sensorfleet device tag`."""
+_CONCERNS = (Presence, Completeness, StatusHistory, CommandResults, Tags, MetricNames)
+
+
+class Registry:
+    def __init__(
+        self,
+        path: Path,
+        strict: bool = False,
+        tags_check_s: float = TAGS_CHECK_S,
+        clock: Callable[[], float] = time.monotonic,
+        status_changes_kept: int = STATUS_CHANGES_KEPT,
+        max_metrics: int = MAX_METRICS_PER_DEVICE,
+        command_results_kept: int = COMMAND_RESULTS_KEPT,
+    ):
+        self.strict = strict
+        # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
+        self._db = open_database(path, "".join(c.SCHEMA for c in _CONCERNS), synchronous="NORMAL")
+        self._lock = threading.Lock()
+        self._presence = Presence(self._db)
+        self._completeness = Completeness(self._db)
+        self._status_history = StatusHistory(self._db, status_changes_kept)
+        self._command_results = CommandResults(self._db, command_results_kept)
+        self._tags = Tags(self._db, tags_check_s, clock)
+        self._metric_names = MetricNames(self._db, max_metrics)
+
+    @property
+    def max_metrics(self) -> int:
+        return self._metric_names.max_metrics
+
+    def accepts(self, device: str) -> bool:
+        """In strict mode only registered devices are stored; otherwise devices register themselves."""
+        return not self.strict or device in self._presence.known
+
+    def claim_metrics(self, device: str, names: set[str]) -> set[str]:
+        """Admits the device's use of `names`; returns the new ones that would take it past `max_metrics`
+        (nothing is claimed then). Claimed names are kept in memory at once (the router asks from the
+        network thread) and stored with the counts of the telemetry that used them."""
+        if self._metric_names.claimed(device, names):
+            return set()
+        with self._lock:
+            return self._metric_names.claim(device, names)
+
+    def needs_metric_names(self) -> bool:
+        """True for a registry kept before device metric names were: the store has to name them once."""
+        with self._lock:
+            if self._metric_names.upgraded():
+                return False
+            if self._presence.known:
+                return True
+            with write_transaction(self._db):  # a new registry: there is nothing to learn
+                self._metric_names.mark_upgraded(0)
+            return False
+
+    def seed_metric_names(self, names: Mapping[str, Iterable[str]]) -> None:
+        """Adds the metric names the store holds for each device (the upgrade `needs_metric_names` asks
+        for), at most `max_metrics` per device."""
+        pairs = self._metric_names.capped(names)
+        with self._lock:
+            with write_transaction(self._db):
+                self._metric_names.write(pairs)
+                self._metric_names.mark_upgraded(int(time.time() * 1000))
+            self._metric_names.keep(pairs)
+
+    def register(self, device: str) -> None:
+        with self._lock:
+            with write_transaction(self._db):
+                self._presence.register(device)
+            self._presence.keep((device,))
+
+    def record(self, messages: Iterable[tuple[Telemetry, int]]) -> int:
+        """Counts stored telemetry (message, received_ms); returns the readings that were duplicates.
+
+        Counts, ranges and metric names are committed together: a failed write leaves them all as they
+        were, so the writer may apply the same messages again without counting them twice."""
+        batch = list(messages)
+        with self._lock:
+            tally = self._completeness.tally(batch)
+            pairs = self._metric_names.unstored(batch)
+            with write_transaction(self._db):
+                self._presence.count(tally.devices)
+                self._completeness.write(tally)
+                self._metric_names.write(pairs)
+            self._completeness.keep(tally)
+            self._metric_names.keep(pairs)
+            self._presence.keep(tally.devices)
+        return tally.duplicates
+
+    def set_status(self, device: str, status: Status, received_ms: int, retained: bool = False) -> None:
+        """A retained status is the broker's copy from earlier: it does not say the device was seen now.
+
+        A status that changes `online`, `boot` or `fw` is also added to the device's status changes. A
+        retained one is compared like any other: the broker redelivers it on every reconnect, usually
+        repeating what is known (nothing to add), but after an outage it may be the only news of a change,
+        and the fresh copy of a change queued for the session may arrive after it (then it is the repeat)."""
+        with self._lock:
+            with write_transaction(self._db):
+                known = self._presence.set_status(device, status, received_ms, retained)
+                self._status_history.add(device, known, status, received_ms, retained)
+            self._presence.keep((device,))
+
+    def status_changes(self, device: str, limit: int = STATUS_CHANGES_KEPT) -> list[StatusChange]:
+        """The device's recorded status changes, newest first."""
+        with self._lock:
+            return self._status_history.changes(device, limit)
+
+    def record_command_result(self, device: str, command_id: str, body: bytes, received_ms: int) -> None:
+        with self._lock, write_transaction(self._db):
+            self._command_results.add(device, command_id, body, received_ms)
+
+    def command_result(self, device: str, command_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._command_results.get(device, command_id)
+
+    def tags_for(self, device: str) -> Mapping[str, str]:
+        """The device's tags as of at most `tags_check_s` ago; a dict lookup unless it is time to check."""
+        if self._tags.due():
+            with self._lock:
+                self._tags.check()
+        return self._tags.of(device)
+
+    def update_tags(
+        self,
+        device: str,
+        tags: Mapping[str, str] | None = None,
+        remove: Iterable[str] = (),
+        replace: bool = False,
+    ) -> Mapping[str, str]:
+        """Sets `tags` (the others kept, or dropped when `replace`) and removes `remove`, in one
+        transaction; returns the device's tags now. Nothing changes when any key or value is invalid."""
+        tags, remove = dict(tags or {}), list(remove)
+        check_device_id(device)
+        check_tags(tags, remove)
+        with self._lock:
+            with write_transaction(self._db):
+                now = self._tags.write(device, tags, remove, replace)
+            return self._tags.keep(device, now)
+
+    def device(self, device: str) -> DeviceInfo | None:
+        found = self._select("WHERE id = ?", (device,))
+        return found[0] if found else None
+
+    def devices(self, after: str = "", limit: int = -1) -> list[DeviceInfo]:
+        """Devices in id order: those after `after`, at most `limit` of them (all with -1)."""
+        return self._select("WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _select(self, where: str, args: tuple[object, ...]) -> list[DeviceInfo]:
+        with self._lock:
+            self._tags.reload_if_changed()
+            found = self._presence.select(where, args)
+            boots = self._completeness.boots({d.id for d in found})
+            return [
+                dataclasses.replace(
+                    d,
+                    boots=boots.get(d.id, []),
+                    tags=dict(self._tags.of(d.id)),
+                    metrics=self._metric_names.of(d.id),
+                )
+                for d in found
+            ]
