@@ -27,6 +27,10 @@ RESERVED_KEYS = frozenset({"ts", "age", "seq", "boot"})
 """Keys of a reading that are not metrics."""
 RESERVED_METRICS = frozenset({"time", "device"})
 """InfluxDB's time column and the device tag: never a metric or a tag key."""
+RESERVED_TAG_KEYS = RESERVED_METRICS | RESERVED_KEYS
+"""A device's static tags are named like metrics (METRIC_NAME), but never like a column the pipeline
+writes."""
+MAX_TAG_VALUE_CHARS = 128
 
 INT64_MAX = (1 << 63) - 1
 """Every integer a device sends that reaches storage (boot, seq + readings, counters) fits a signed 64-bit."""

@@ -1,4 +1,4 @@
-"""The broker's password file and ACL, regenerated from the registry after every change.
+"""The broker's password file and ACL, regenerated from the inventory after every change.
 
 Written to `<data_dir>/broker/passwd` and `<data_dir>/broker/acl` (mode 0600, replaced atomically so
 a broker reloading on SIGHUP never reads half a file). Point Mosquitto at them with
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ingest.provision.acl import render_acl
 from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.inventory import Inventory
 from ingest.provision.passwd import password_file
-from ingest.provision.registry import DeviceRegistry
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,11 @@ def broker_dir(data_dir: Path) -> Path:
     return data_dir / "broker"
 
 
-def write_broker_files(registry: DeviceRegistry, data_dir: Path, prefix: str) -> BrokerFiles:
+def write_broker_files(inventory: Inventory, data_dir: Path, prefix: str) -> BrokerFiles:
     """Writes the password file (the ingest's login plus every device) and the ACL for `prefix` and
     every prefix a provisioned device uses."""
-    devices = registry.all()
-    ingest = registry.login(INGEST_USERNAME)
+    devices = inventory.all()
+    ingest = inventory.login(INGEST_USERNAME)
     entries = [(ingest.username, ingest.password_hash)] + [(d.id, d.password_hash) for d in devices]
     prefixes = {prefix} | {str(d.config["mqtt"]["prefix"]) for d in devices}
     folder = broker_dir(data_dir)

@@ -1,7 +1,7 @@
 """`sensorfleet device ...`: provisioning, static tags, deploy and flash over USB, and virtual boards.
 
-Tags live in the ingest's registry (`registry.sqlite`), not the provisioning one: the running service
-reads them from there onto every point it stores.
+Tags live in the ingest's registry (`registry.sqlite`), not the inventory of provisioned boards: the
+running service reads them from there onto every point it stores.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from ingest.provision.deploy import build_files, deploy, enter_maintenance
 from ingest.provision.firmware_tree import firmware_root, read_tree
 from ingest.provision.flash import flash_image
 from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.inventory import Inventory
 from ingest.provision.provisioning import add_device, remove_device
-from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import VirtualFleet, build_fleet
 from ingest.registry import REGISTRY_FILE, Registry
 from ingest.registry.tags import parse_assignment
@@ -185,10 +185,10 @@ def ingest_url(
 ) -> None:
     """Print the ingest's broker URL (SENSORFLEET_MQTT_URL) with the login the password file holds."""
     settings = _settings(data_dir)
-    registry = DeviceRegistry(settings.data_dir)
-    login = registry.login(INGEST_USERNAME)
+    inventory = Inventory(settings.data_dir)
+    login = inventory.login(INGEST_USERNAME)
     # The login is created on first use; the broker must hear of it too.
-    write_broker_files(registry, settings.data_dir, settings.topic_prefix)
+    write_broker_files(inventory, settings.data_dir, settings.topic_prefix)
     typer.echo(f"mqtt://{login.username}:{login.password}@{broker_host}:{broker_port}")
 
 
@@ -200,7 +200,7 @@ def config(
     data_dir: DataDir = None,
 ) -> None:
     """Print the device's config.json (secrets masked unless --show-secrets)."""
-    device = DeviceRegistry(_settings(data_dir).data_dir).get(device_id)
+    device = Inventory(_settings(data_dir).data_dir).get(device_id)
     typer.echo(to_json(device.config if show_secrets else redact(device.config)), nl=False)
 
 
@@ -209,7 +209,7 @@ def config(
 def list_devices(data_dir: DataDir = None) -> None:
     """List provisioned devices and their tags."""
     settings = _settings(data_dir)
-    devices = DeviceRegistry(settings.data_dir).all()
+    devices = Inventory(settings.data_dir).all()
     if not devices:
         typer.echo("no devices provisioned (see `sensorfleet device add`)")
         return
@@ -255,8 +255,8 @@ def deploy_command(
 ) -> None:
     """Copy the firmware and the device's config to a board, verify by sha256, swap in, reset."""
     settings = _settings(data_dir)
-    registry = DeviceRegistry(settings.data_dir)
-    device = registry.get(device_id)
+    inventory = Inventory(settings.data_dir)
+    device = inventory.get(device_id)
     files = build_files(read_tree(firmware_root(firmware)), device.config, compile_mpy)
     watch = None
     with Board(port) as board:
@@ -271,7 +271,7 @@ def deploy_command(
             f"MicroPython {result.board.version_text()}; sha256 verified on the board"
         )
         if reset and wait:
-            watch = _birth_watch(registry, device.config, broker_host, broker_port)
+            watch = _birth_watch(inventory, device.config, broker_host, broker_port)
         if reset:
             board.reset()
     if watch is not None:
@@ -280,10 +280,10 @@ def deploy_command(
 
 
 def _birth_watch(
-    registry: DeviceRegistry, config: dict[str, Any], host: str | None, port: int | None
+    inventory: Inventory, config: dict[str, Any], host: str | None, port: int | None
 ) -> BirthWatch | None:
     mqtt = config["mqtt"]
-    ingest = registry.login(INGEST_USERNAME)
+    ingest = inventory.login(INGEST_USERNAME)
     topic = device_topic(mqtt["prefix"], config["device_id"], "status")
     watch = BirthWatch(host or mqtt["host"], port or mqtt["port"], topic, ingest.username, ingest.password)
     return watch if watch.start() else None
@@ -326,9 +326,9 @@ def simulate(
 ) -> None:
     """Run N virtual boards (the real firmware on the MicroPython unix port) until Ctrl-C."""
     settings = _settings(data_dir, topic_prefix)
-    registry = DeviceRegistry(settings.data_dir)
+    inventory = Inventory(settings.data_dir)
     # A board provisioned as sim-N logs in with its own password, so it also works on a locked broker.
-    passwords = {d.id: str(d.config["mqtt"]["password"]) for d in registry.all()}
+    passwords = {d.id: str(d.config["mqtt"]["password"]) for d in inventory.all()}
     root = settings.data_dir / "virtual-boards"
     fleet = build_fleet(
         root, count, mqtt_host, mqtt_port, settings.topic_prefix, interval, passwords, firmware, flash

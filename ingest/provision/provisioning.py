@@ -1,4 +1,4 @@
-"""Adding and removing devices: registry row, broker password file and ACL change together."""
+"""Adding and removing devices: inventory row, broker password file and ACL change together."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from ingest.provision.boardconfig import BoardSettings, render_config
 from ingest.provision.broker_files import BrokerFiles, write_broker_files
 from ingest.provision.ids import validate_device_id
+from ingest.provision.inventory import Inventory, ProvisionedDevice
 from ingest.provision.passwd import generate_password, hash_password
-from ingest.provision.registry import DeviceRegistry, ProvisionedDevice
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,14 @@ def add_device(
     validate_device_id(settings.device_id)
     password = generate_password()
     config = render_config(replace(settings, mqtt_password=password), template)
-    registry = DeviceRegistry(data_dir)
-    device = registry.add(settings.device_id, config, hash_password(password))
-    files = write_broker_files(registry, data_dir, settings.prefix)
+    inventory = Inventory(data_dir)
+    device = inventory.add(settings.device_id, config, hash_password(password))
+    files = write_broker_files(inventory, data_dir, settings.prefix)
     log.debug("provisioned %s; broker files %s, %s", device.id, files.passwd, files.acl)
     return device, files
 
 
 def remove_device(data_dir: Path, device_id: str, prefix: str) -> BrokerFiles:
-    registry = DeviceRegistry(data_dir)
-    registry.remove(device_id)
-    return write_broker_files(registry, data_dir, prefix)
+    inventory = Inventory(data_dir)
+    inventory.remove(device_id)
+    return write_broker_files(inventory, data_dir, prefix)

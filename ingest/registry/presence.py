@@ -56,9 +56,6 @@ class Presence:
         self.known = {row[0] for row in db.execute("SELECT id FROM devices")}
         """Ids with a row, read without the lock by `Registry.accepts` on the network thread."""
 
-    def register(self, device: str) -> None:
-        self._db.execute("INSERT OR IGNORE INTO devices (id) VALUES (?)", (device,))
-
     def count(self, devices: Mapping[str, DeviceCounts]) -> None:
         """Adds a batch's counts to its devices' rows, seen when their telemetry was received."""
         self._db.executemany(

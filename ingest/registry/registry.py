@@ -100,12 +100,6 @@ class Registry:
                 self._metric_names.mark_upgraded(int(time.time() * 1000))
             self._metric_names.keep(pairs)
 
-    def register(self, device: str) -> None:
-        with self._lock:
-            with write_transaction(self._db):
-                self._presence.register(device)
-            self._presence.keep((device,))
-
     def record(self, messages: Iterable[tuple[Telemetry, int]]) -> int:
         """Counts stored telemetry (message, received_ms); returns the readings that were duplicates.
 

@@ -16,12 +16,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from ingest.codec.lineprotocol import escape_key
-from ingest.contract import DEVICE_ID, METRIC_NAME, RESERVED_KEYS, RESERVED_METRICS
+from ingest.contract import DEVICE_ID, MAX_TAG_VALUE_CHARS, METRIC_NAME, RESERVED_TAG_KEYS
 from ingest.database import data_version
 from ingest.errors import ConfigError, PayloadError
 
-MAX_VALUE_CHARS = 128
-RESERVED_TAG_KEYS = RESERVED_METRICS | RESERVED_KEYS
 TAGS_CHECK_S = 2.0
 _NO_TAGS: Mapping[str, str] = {}
 
@@ -41,8 +39,8 @@ def check_tag_key(key: str) -> None:
 
 
 def check_tag_value(key: str, value: str) -> None:
-    if not value or len(value) > MAX_VALUE_CHARS:
-        raise ConfigError(f"tag {key!r}: the value must have 1 to {MAX_VALUE_CHARS} characters")
+    if not value or len(value) > MAX_TAG_VALUE_CHARS:
+        raise ConfigError(f"tag {key!r}: the value must have 1 to {MAX_TAG_VALUE_CHARS} characters")
     if not value.isprintable() or value != value.strip():
         raise ConfigError(
             f"tag {key!r}: the value {value[:80]!r} must be printable, without surrounding spaces"

@@ -9,7 +9,8 @@ from api.helpers import NOW_MS
 from fastapi.testclient import TestClient
 
 from ingest.api.tokens import Scope
-from ingest.codec.payload import Status
+from ingest.codec.payload import Status, Telemetry
+from ingest.points import Point
 from ingest.registry import Registry
 from ingest.storage.sqlite import SqliteStore
 
@@ -65,7 +66,7 @@ def test_newest_first_with_what_changed(api: TestClient, registry: Registry) -> 
 
 
 def test_a_device_seen_only_by_its_readings_has_an_empty_history(api: TestClient, registry: Registry) -> None:
-    registry.register("dev-1")
+    registry.record([(Telemetry("dev-1", (Point("dev-1", NOW_MS, {"t": 1.0}),)), NOW_MS)])
     assert api.get(URL).json() == {"device": "dev-1", "changes": []}
 
 

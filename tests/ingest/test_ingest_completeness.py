@@ -48,12 +48,11 @@ def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
     assert info.status == {"online": True, "fw": "1.0", "boot": 2, "rssi": -70.0, "outbox": 0}
 
 
-def test_strict_mode_accepts_only_registered_devices(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite", strict=True)
-    assert not registry.accepts("dev-1")
-    registry.register("dev-1")
-    assert registry.accepts("dev-1")
-    assert Registry(tmp_path / "registry.sqlite", strict=True).accepts("dev-1")
+def test_strict_mode_accepts_only_devices_the_registry_knows(tmp_path: Path) -> None:
+    assert not Registry(tmp_path / "registry.sqlite", strict=True).accepts("dev-1")
+    Registry(tmp_path / "registry.sqlite").record([(batch("dev-1", 1, 0, 1), 1)])
+    strict = Registry(tmp_path / "registry.sqlite", strict=True)
+    assert strict.accepts("dev-1") and not strict.accepts("dev-2")
 
 
 def test_a_batch_whose_registry_write_fails_is_counted_once_when_applied_again(tmp_path: Path) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ingest.codec.payload import Status
+from ingest.contract import MAX_TAG_VALUE_CHARS
 from ingest.errors import ConfigError
 from ingest.registry import Registry
-from ingest.registry.tags import MAX_VALUE_CHARS, parse_assignment
+from ingest.registry.tags import parse_assignment
 
 
 class Clock:
@@ -51,7 +53,7 @@ def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
         ({"si te": "x"}, [], "invalid tag key"),
         ({"": "x"}, [], "invalid tag key"),
         ({"site": ""}, [], "1 to"),
-        ({"site": "x" * (MAX_VALUE_CHARS + 1)}, [], "1 to"),
+        ({"site": "x" * (MAX_TAG_VALUE_CHARS + 1)}, [], "1 to"),
         ({"site": "a\nb"}, [], "printable"),
         ({"site": "a\x00b"}, [], "printable"),
         ({"site": " lab"}, [], "surrounding spaces"),
@@ -107,7 +109,7 @@ def test_the_service_s_own_writes_do_not_reread_the_tags(tmp_path: Path) -> None
     clock = Clock()
     service = Registry(tmp_path / "registry.sqlite", tags_check_s=2.0, clock=clock)
     service.update_tags("dev-1", {"site": "lab"})
-    service.register("dev-1")
+    service.set_status("dev-1", Status(True), 1)
     before = service.tags_for("dev-1")
     clock.now += 5.0
     assert service.tags_for("dev-1") is before
@@ -115,7 +117,7 @@ def test_the_service_s_own_writes_do_not_reread_the_tags(tmp_path: Path) -> None
 
 def test_devices_show_their_current_tags(tmp_path: Path) -> None:
     service = Registry(tmp_path / "registry.sqlite", clock=Clock())
-    service.register("dev-1")
+    service.set_status("dev-1", Status(True), 1)
     Registry(tmp_path / "registry.sqlite").update_tags("dev-1", {"site": "lab"})
     info = service.device("dev-1")
     assert info is not None and info.tags == {"site": "lab"}

@@ -12,8 +12,8 @@ from provision_kit import connect_code
 from ingest.provision.boardconfig import BoardSettings
 from ingest.provision.broker_files import BrokerFiles
 from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.inventory import Inventory
 from ingest.provision.provisioning import add_device
-from ingest.provision.registry import DeviceRegistry
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder, settle
 from support.procs import wait_until
@@ -41,7 +41,7 @@ def locked_broker(factory: Callable[..., Mosquitto], files: BrokerFiles) -> Mosq
 def fleet(tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]) -> Fleet:
     passwords, files = provision(tmp_path / "data", "dev-a", "dev-b")
     broker = locked_broker(mosquitto_factory, files)
-    passwords[INGEST_USERNAME] = DeviceRegistry(tmp_path / "data").login(INGEST_USERNAME).password
+    passwords[INGEST_USERNAME] = Inventory(tmp_path / "data").login(INGEST_USERNAME).password
     return broker, passwords, tmp_path / "data"
 
 

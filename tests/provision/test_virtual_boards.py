@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from ingest.provision.broker_files import write_broker_files
 from ingest.provision.cli import device_app
 from ingest.provision.ids import INGEST_USERNAME
-from ingest.provision.registry import DeviceRegistry
+from ingest.provision.inventory import Inventory
 from ingest.provision.virtual import SIM_SENSOR_SETS, build_fleet
 from support.micropython import run_snippet
 from support.mosquitto import Mosquitto, MosquittoOptions
@@ -88,7 +88,7 @@ def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
     tmp_path: Path, repl_bridge: ReplBridge, mosquitto_factory: Callable[..., Mosquitto]
 ) -> None:
     data = tmp_path / "data"
-    files = write_broker_files(DeviceRegistry(data), data, "sf")
+    files = write_broker_files(Inventory(data), data, "sf")
     extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
     broker = mosquitto_factory(MosquittoOptions(extra=extra))
     runner = CliRunner()
@@ -98,9 +98,9 @@ def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
     )
     assert added.exit_code == 0, added.output
     broker.process.signal(signal.SIGHUP)  # as `device add` tells the operator to do
-    registry = DeviceRegistry(data)
-    ingest_password = registry.login(INGEST_USERNAME).password
-    password = registry.get("dev-1").config["mqtt"]["password"]
+    inventory = Inventory(data)
+    ingest_password = inventory.login(INGEST_USERNAME).password
+    password = inventory.get("dev-1").config["mqtt"]["password"]
     wait_until(
         lambda: connect_code(broker.port, "dev-1", password) == 0, 10, "the broker to reload its logins"
     )

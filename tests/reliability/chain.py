@@ -21,8 +21,8 @@ import httpx
 
 from ingest.provision.boardconfig import BoardSettings
 from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.inventory import Inventory
 from ingest.provision.provisioning import add_device
-from ingest.provision.registry import DeviceRegistry
 from ingest.provision.virtual import LITTLEFS_KIB
 from support.boards import Board, board_config, make_board_dir
 from support.faultproxy import TcpProxy
@@ -122,7 +122,7 @@ class Chain:
             self.passwords[device.id] = device.config["mqtt"]["password"]
         assert files is not None
         self.broker_files = files
-        self.ingest_password = DeviceRegistry(self.site).login(INGEST_USERNAME).password
+        self.ingest_password = Inventory(self.site).login(INGEST_USERNAME).password
         # Without the ACL every login may publish on any topic: a careless integrator's broker.
         acl_line = f"acl_file {files.acl}\n" if acl else ""
         extra = f"allow_anonymous false\npassword_file {files.passwd}\n{acl_line}{broker_extra}"

@@ -1,8 +1,9 @@
-"""The provisioning registry: `<data_dir>/devices.sqlite3`, table `provisioned_devices`.
+"""The inventory of provisioned boards: `<data_dir>/devices.sqlite3`, table `provisioned_devices`.
 
 It holds each board's rendered config (secrets included, so the file is kept 0600) and the hash of
 its broker password; the broker's password file and ACL are regenerated from it on every change.
-The ingest service keeps its own registry of what it has seen; this one is only what was provisioned.
+The ingest service's registry (`ingest.registry`) holds what it has seen; this is only what was
+provisioned.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class BrokerLogin:
     password_hash: str
 
 
-class DeviceRegistry:
+class Inventory:
     def __init__(self, data_dir: Path):
         self.path = data_dir / DB_NAME
         try:
