@@ -35,12 +35,14 @@ demo: $(STAMP) $(WEB)
 	$(BIN)/sensorfleet demo
 
 test: $(STAMP) $(STUBS) $(WEB) system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
 	$(BIN)/ruff check ingest tests bench
 	$(BIN)/ruff format --check ingest tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP) $(WEB) system-deps
 	$(BIN)/python -m bench
