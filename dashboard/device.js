@@ -34,8 +34,6 @@ export class DeviceView {
     const device = normalise(raw);
     this.device = device;
     this.history = history;
-    // What a live status is compared with, as the registry does, so a change it already recorded is not shown twice.
-    this.known = history[0] ?? { online: device.online, fw: raw.fw ?? null, boot: raw.status?.boot ?? null };
     this.root.replaceChildren(fromTemplate("device-tpl"));
     this.root.querySelector("#crumb").textContent = this.id;
     this.root.querySelector("#ranges").replaceChildren(...Object.entries(RANGES).map(([key, label]) =>
@@ -150,16 +148,11 @@ export class DeviceView {
     this.renderSummary();
   }
 
-  // The same rule as the registry's: `online` flipped, or a `boot` or `fw` the status carries is new.
+  // The registry says what a status changed; a change already fetched with the history is not added twice.
   noteStatus(data) {
-    const online = Boolean(data.online);
-    const changed = [];
-    if (online !== this.known.online) changed.push("online");
-    if (data.boot != null && data.boot !== this.known.boot) changed.push("boot");
-    if (data.fw != null && data.fw !== this.known.fw) changed.push("fw");
-    if (!changed.length) return;
-    this.known = { at: Date.now(), online, fw: data.fw ?? this.known.fw, boot: data.boot ?? this.known.boot, changed, retained: false };
-    this.history.unshift(this.known);
+    const change = data.change;
+    if (!change || this.history.some((c) => c.at === change.at && c.changed.join() === change.changed.join())) return;
+    this.history.unshift(change);
     this.history.length = Math.min(this.history.length, HISTORY_SHOWN);
     this.renderHistory();
   }

@@ -12,7 +12,7 @@ const SORTS = {
 };
 
 // A status's keys that have their own place on the page; the rest are shown as they come.
-const STATUS_SHOWN_APART = new Set(["online", "fw", "boot", "rssi", "outbox", "dropped", "device"]);
+const STATUS_SHOWN_APART = new Set(["online", "fw", "boot", "rssi", "outbox", "dropped", "device", "change"]);
 
 export const extrasOf = (status) => Object.fromEntries(Object.entries(status).filter(([key]) => !STATUS_SHOWN_APART.has(key)));
 

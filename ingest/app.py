@@ -14,7 +14,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from ingest.api.auth import ReadToken
-from ingest.api.bridge import publish_work
+from ingest.api.bridge import publish_status, publish_work
 from ingest.api.config import ApiSettings
 from ingest.api.dashboard import mount_dashboard
 from ingest.api.docs import new_app
@@ -33,6 +33,7 @@ def build_app(
     """`settings` default to the `SENSORFLEET_API_*` environment; `clock` is what the API calls now."""
     bus = EventBus()
     service.listeners.append(partial(publish_work, bus))
+    service.registry.status_listeners.append(partial(publish_status, bus))
     app = new_app()
     install_health(app, service, guard=[ReadToken])
     install_api(

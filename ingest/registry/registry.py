@@ -19,6 +19,7 @@ as the database is.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,10 @@ from ingest.registry.presence import DeviceInfo, Presence
 from ingest.registry.status_history import STATUS_CHANGES_KEPT, StatusChange, StatusHistory
 from ingest.registry.tags import TAGS_CHECK_S, Tags, check_device_id, check_tags
 
+log = logging.getLogger(__name__)
+
+StatusListener = Callable[[str, Status, StatusChange | None], None]
+"""(device, status, the change it made or None)"""
 REGISTRY_FILE = "registry.sqlite"
 """Under the data dir; opened by the service and by `sensorfleet device tag`."""
 _CONCERNS = (Presence, Completeness, StatusHistory, CommandResults, Tags, MetricNames)
@@ -61,6 +66,8 @@ class Registry:
         self._command_results = CommandResults(self._db, command_results_kept)
         self._tags = Tags(self._db, tags_check_s, clock)
         self._metric_names = MetricNames(self._db, max_metrics)
+        self.status_listeners: list[StatusListener] = []
+        """Called after each status is stored, in the writer's thread (e.g. the API's event stream)."""
 
     @property
     def max_metrics(self) -> int:
@@ -121,15 +128,21 @@ class Registry:
     def set_status(self, device: str, status: Status, received_ms: int, retained: bool = False) -> None:
         """A retained status is the broker's copy from earlier: it does not say the device was seen now.
 
-        A status that changes `online`, `boot` or `fw` is also added to the device's status changes. A
+        A status that changes `online`, `boot` or `fw` is also added to the device's status changes (and
+        given to `status_listeners` with the status). A
         retained one is compared like any other: the broker redelivers it on every reconnect, usually
         repeating what is known (nothing to add), but after an outage it may be the only news of a change,
         and the fresh copy of a change queued for the session may arrive after it (then it is the repeat)."""
         with self._lock:
             with write_transaction(self._db):
                 known = self._presence.set_status(device, status, received_ms, retained)
-                self._status_history.add(device, known, status, received_ms, retained)
+                change = self._status_history.add(device, known, status, received_ms, retained)
             self._presence.keep((device,))
+        for listener in self.status_listeners:
+            try:
+                listener(device, status, change)
+            except Exception:  # the status is stored: a listener's failure must not make it a dead letter
+                log.exception("status listener %r failed on %s", listener, device)
 
     def status_changes(self, device: str, limit: int = STATUS_CHANGES_KEPT) -> list[StatusChange]:
         """The device's recorded status changes, newest first."""

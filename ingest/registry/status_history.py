@@ -49,8 +49,9 @@ class StatusHistory:
         status: Status,
         received_ms: int,
         retained: bool,
-    ) -> None:
-        """In the transaction that stores the status; `known` is (online, fw, boot) before it.
+    ) -> StatusChange | None:
+        """In the transaction that stores the status; `known` is (online, fw, boot) before it. Returns
+        the change it recorded, if the status made one.
 
         A status without `fw` or `boot` (the last will) keeps them as they were: it changes only `online`."""
         online, fw, boot = known
@@ -61,19 +62,19 @@ class StatusHistory:
         )
         changed = [name for name, now, before in compared if now is not None and now != before]
         if not changed:
-            return
+            return None
+        change = StatusChange(
+            at_ms=received_ms,
+            online=status.online,
+            fw=status.fw if status.fw is not None else fw,
+            boot=status.boot if status.boot is not None else boot,
+            changed=tuple(changed),
+            retained=retained,
+        )
         self._db.execute(
             "INSERT INTO status_changes (device, at_ms, online, fw, boot, changed, retained) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                device,
-                received_ms,
-                status.online,
-                status.fw if status.fw is not None else fw,
-                status.boot if status.boot is not None else boot,
-                ",".join(changed),
-                retained,
-            ),
+            (device, change.at_ms, change.online, change.fw, change.boot, ",".join(changed), retained),
         )
         # One index seek to the oldest row kept: a status change is rare, trimming at each one is cheap.
         self._db.execute(
@@ -81,6 +82,7 @@ class StatusHistory:
             "WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
             (device, self.kept),
         )
+        return change
 
     def changes(self, device: str, limit: int) -> list[StatusChange]:
         """Newest first."""

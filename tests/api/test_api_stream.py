@@ -68,6 +68,15 @@ def test_a_reading_published_over_mqtt_reaches_a_stream_client_within_a_second(
         board.publish("sf/dev-1/status", b'{"online":true,"fw":"1.2.3","rssi":-50}', retain=True)
         status = stream.wait_for(lambda e: e.kind == "status", 5, "the status event")
         assert status.data["online"] is True and status.data["fw"] == "1.2.3"
+        # The change the registry recorded comes with the event, as its history keeps it.
+        history = httpx.get(
+            f"{base}/api/v1/devices/dev-1/status-history", headers={"Authorization": f"Bearer {token}"}
+        ).json()["changes"]
+        assert status.data["change"] == history[0]
+        assert history[0]["changed"] == ["online", "fw"] and not history[0]["retained"]
+        board.publish("sf/dev-1/status", b'{"online":true,"fw":"1.2.3","rssi":-40}', retain=True)
+        again = stream.wait_for(lambda e: e.kind == "status" and e.data["rssi"] == -40, 5, "the repeat")
+        assert again.data["change"] is None
         assert all(e.data["device"] == "dev-1" for e in stream.snapshot())
     finally:
         board.close()

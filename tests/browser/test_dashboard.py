@@ -22,6 +22,7 @@ from ingest.api.tokens import Scope, TokenStore
 from ingest.provision.virtual import VirtualFleet, build_fleet
 from support.browser import DESKTOP, PHONE, PageProblems, screenshot
 from support.mosquitto import Mosquitto
+from support.mqtt import Recorder
 from support.procs import Process, free_port, wait_until
 
 BOARDS = 3
@@ -34,6 +35,7 @@ class Stack:
     token: str
     api: httpx.Client
     fleet: VirtualFleet
+    broker_port: int
 
     def devices(self) -> list[dict[str, object]]:
         body: dict[str, list[dict[str, object]]] = self.api.get("/api/v1/devices").json()
@@ -69,7 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         secret, _ = TokenStore(data).create(Scope.COMMAND, name="browser test")
         api.headers["Authorization"] = f"Bearer {secret}"
         fleet.start()
-        s = Stack(base, secret, api, fleet)
+        s = Stack(base, secret, api, fleet, broker.port)
         wait_until(lambda: sum(bool(d["online"]) for d in s.devices()) == BOARDS, 60, "boards online")
         yield s
     finally:
@@ -278,3 +280,30 @@ def test_stopped_board_turns_offline_within_its_keepalive(
     )
     expect(p.locator(".offline-count")).to_have_text("1 offline")
     problems.assert_clean()
+
+
+def test_a_status_change_arriving_live_is_added_to_the_history_once(
+    stack: Stack, page: tuple[Page, PageProblems]
+) -> None:
+    """The entry comes from the registry with the status event: a repeat adds nothing."""
+    device = "live-1"  # not a board of the fleet, so the other views keep their counts until here
+    board = Recorder(stack.broker_port, client_id=device)
+    try:
+        board.publish(f"sf/{device}/status", b'{"online":true,"fw":"1.0.0","boot":1}')
+        wait_until(lambda: stack.api.get(f"/api/v1/devices/{device}").status_code == 200, 15, "known")
+        p, problems = page
+        p.goto(f"{stack.base}/#token={stack.token}")
+        # The server subscribes a stream before it answers: once the answer is in, no event is missed.
+        with p.expect_response(lambda r: f"/api/v1/stream?device={device}" in r.url, timeout=15_000):
+            p.goto(f"{stack.base}/#/device/{device}")
+        entries = p.locator("#history li")
+        expect(entries).to_have_count(1, timeout=15_000)
+        board.publish(f"sf/{device}/status", b'{"online":true,"fw":"1.1.0","boot":1}')
+        expect(entries.first).to_have_attribute("data-changed", "fw", timeout=15_000)
+        expect(entries.first).to_contain_text("fw 1.1.0")
+        board.publish(f"sf/{device}/status", b'{"online":true,"fw":"1.1.0","boot":1,"rssi":-40}')
+        p.wait_for_timeout(1500)
+        expect(entries).to_have_count(2)
+        problems.assert_clean()
+    finally:
+        board.close()
