@@ -17,6 +17,7 @@ from .clock import Clock
 from .outbox import Outbox, KIND_TS, KIND_UP, _mkdirs
 from .commands import Commands, save_settings
 from .sensors import build
+from .topics import Topics
 
 FLUSH_READINGS = 16  # without flush_ms: one flash write per this many readings' time (>= 1 s)
 SAVE_MS = 2000  # save the acknowledged position at most this often
@@ -51,11 +52,7 @@ class App:
         self.log = hal.log
         self.clock = Clock()
         m = cfg["mqtt"]
-        base = "%s/%s/" % (m["prefix"], cfg["device_id"])
-        self.t_tel = base + "telemetry"
-        self.t_status = base + "status"
-        self.t_cmd = base + "cmd"
-        self.t_res = base + "cmd/result"
+        self.topics = Topics(m["prefix"], cfg["device_id"])
         dd = cfg["data_dir"]
         _mkdirs(dd)
         # The outbox first: on a full flash it gives up its oldest readings so the boot counter fits.
@@ -65,7 +62,7 @@ class App:
         self.seq = 0
         self.sensors = build(cfg, hal, cfg["device_id"])
         self.client = c = M.Client(m["client_id"], m["user"], m["password"], m["keepalive"],
-                                   m["clean_session"], (self.t_status, b'{"online":false}', 1, True),
+                                   m["clean_session"], (self.topics.status, b'{"online":false}', 1, True),
                                    m["window"], int(m["timeout_s"] * 1000))
         c.on_message = self._on_message
         c.on_ack = self._on_ack
@@ -228,16 +225,14 @@ class App:
         bo = M.Backoff(int(m["backoff_min_s"] * 1000), int(m["backoff_max_s"] * 1000))
         tls = None
         c = self.client
-        from .transport import StreamTransport
+        from .transport import StreamTransport, tls_context
 
         while True:
             t0 = ticks_ms()
             up = False
             try:
-                if m["tls"] and tls is None:
-                    from .transport import make_tls
-
-                    tls = make_tls(m["ca"], m["tls_insecure"])
+                if tls is None:
+                    tls = tls_context(m)
                 await self.hal.network_up()
                 if m["tls"] and not m["tls_insecure"] and not self.clock.synced():
                     # Certificates are checked against the board's clock, which starts at 2000:
@@ -248,7 +243,7 @@ class App:
                 sp = await c.connect(StreamTransport(m["host"], m["port"], tls))
                 up = True
                 self.connects += 1
-                await c.subscribe(self.t_cmd, 1)
+                await c.subscribe(self.topics.cmd, 1)
                 self._queue_status(first=True)
                 self.log("mqtt: connected to %s:%d (session present: %s, resent %d)"
                          % (m["host"], m["port"], sp, len(c.order)))
@@ -266,13 +261,13 @@ class App:
             await asyncio.sleep_ms(d)
 
     async def _on_message(self, topic, payload, retain):
-        if topic != self.t_cmd:
+        if topic != self.topics.cmd:
             return
         res = self.cmds.handle(payload)
         tag = "cmd"
         if self.reboot_at is not None and not self.reboot_acked and "reboot" not in [x[3] for x in self.outq]:
             tag = "reboot"
-        self.outq.append((self.t_res, res, False, tag))
+        self.outq.append((self.topics.result, res, False, tag))
         self.wake.set()
 
     def _on_ack(self, tag):
@@ -308,7 +303,7 @@ class App:
                     n += 1
                     if n % 8 == 1:
                         self._heap()  # measured while a batch is being built and sent
-                    await c.publish(self.t_tel, data, 1, False, b)
+                    await c.publish(self.topics.telemetry, data, 1, False, b)
                     data = None
                     continue
             self.wake.clear()
@@ -334,7 +329,7 @@ class App:
 
     def _queue_status(self, first=False):
         self.outq = [x for x in self.outq if x[3] != "status"]
-        item = (self.t_status, PL.status(self.status()), True, "status")
+        item = (self.topics.status, PL.status(self.status()), True, "status")
         if first:
             self.outq.insert(0, item)
         else:
@@ -420,13 +415,14 @@ async def _report_error(hal, raw, msg):
         c.log = hal.log
         await c.connect(t)
         st = PL.status({"online": False, "fw": FW, "hal": hal.name, "error": msg})
-        await c.publish("%s/%s/status" % (prefix, did), st, 1, True, None)
+        topic = Topics(prefix, did).status
+        await c.publish(topic, st, 1, True, None)
         for _ in range(50):
             if not c.inflight:
                 break
             await asyncio.sleep_ms(100)
         await c.disconnect()
-        hal.log("config: error reported on %s/%s/status" % (prefix, did))
+        hal.log("config: error reported on %s" % topic)
     except Exception as e:
         hal.log("config: could not report the error over MQTT (%s)" % e)
 

@@ -8,6 +8,7 @@ from . import FW
 from . import mqtt as M
 from . import payload as PL
 from .clock import Clock
+from .topics import Topics
 
 OPS = ("ping", "reboot", "maint")
 
@@ -19,12 +20,9 @@ class SafeMode:
         self.guard = guard
         self.clock = Clock()
         m = cfg["mqtt"]
-        base = "%s/%s/" % (m["prefix"], cfg["device_id"])
-        self.t_status = base + "status"
-        self.t_cmd = base + "cmd"
-        self.t_res = base + "cmd/result"
+        self.topics = t = Topics(m["prefix"], cfg["device_id"])
         self.client = c = M.Client(m["client_id"], m["user"], m["password"], m["keepalive"], True,
-                                   (self.t_status, b'{"online":false,"safe_mode":true}', 1, True), 1,
+                                   (t.status, b'{"online":false,"safe_mode":true}', 1, True), 1,
                                    int(m["timeout_s"] * 1000))
         c.on_message = self._on_message
         c.log = hal.log
@@ -38,7 +36,7 @@ class SafeMode:
                 "last_crash": cr["last"][-200:], "uptime_s": self.clock.uptime_ms() // 1000}
 
     async def _on_message(self, topic, payload, retain):
-        if topic != self.t_cmd:
+        if topic != self.topics.cmd:
             return
         try:
             msg = json.loads(payload)
@@ -60,21 +58,21 @@ class SafeMode:
         c = self.client
         bo = M.Backoff(int(m["backoff_min_s"] * 1000), int(m["backoff_max_s"] * 1000))
         tls = None
-        from .transport import StreamTransport, make_tls
+        from .transport import StreamTransport, tls_context
 
         while self.leave is None:
             try:
-                if m["tls"] and tls is None:
-                    tls = make_tls(m["ca"], m["tls_insecure"])
+                if tls is None:
+                    tls = tls_context(m)
                 await self.hal.network_up()
                 await c.connect(StreamTransport(m["host"], m["port"], tls))
-                await c.subscribe(self.t_cmd, 1)
-                await c.publish(self.t_status, PL.status(self.status()), 1, True)
+                await c.subscribe(self.topics.cmd, 1)
+                await c.publish(self.topics.status, PL.status(self.status()), 1, True)
                 self.hal.log("safe mode: connected; waiting for commands (ping, reboot, maint)")
                 while c.connected and not (self.leave and not self.results and not c.inflight):
                     self.hal.wdt_feed()
                     while self.results and c.can_publish():
-                        await c.publish(self.t_res, self.results.pop(0), 1)
+                        await c.publish(self.topics.result, self.results.pop(0), 1)
                     await asyncio.sleep_ms(100)
                 if self.leave:
                     await c.disconnect()

@@ -47,6 +47,11 @@ class StreamTransport:
                 pass
 
 
+def tls_context(m):
+    # What the config's MQTT settings `m` ask for: a TLS context, or None for plain TCP.
+    return make_tls(m["ca"], m["tls_insecure"]) if m["tls"] else None
+
+
 def make_tls(cafile=None, insecure=False):
     # A client context that verifies the server against `cafile` (PEM or DER); without one, only
     # `insecure` connects, unverified (MicroPython's own default would be CERT_NONE, silently).
