@@ -4,7 +4,7 @@
 # Tasks (one asyncio loop):
 #   sampler    reads the sensors that are due, appends one reading (boot, seq, ts|uptime, values)
 #   net        WiFi + MQTT connect with backoff and jitter, subscribe, birth; waits for the link to end
-#   publisher  cmd results and status first, then batches from the outbox (in-flight window)
+#   publisher  publisher.py: status and command results first, then batches from the outbox
 #   house      batched flash writes, ack-position saves, status, heap marks, watchdog, console stats
 #   clock      NTP on the board, the host clock on the unix port
 import gc
@@ -16,6 +16,7 @@ from . import payload as PL
 from .clock import Clock
 from .outbox import Outbox, KIND_TS, KIND_UP, _mkdirs
 from .commands import Commands, save_settings
+from .publisher import Publisher, RESULT, REBOOT
 from .sensors import build
 from .topics import Topics
 
@@ -65,25 +66,20 @@ class App:
                                    m["clean_session"], (self.topics.status, b'{"online":false}', 1, True),
                                    m["window"], int(m["timeout_s"] * 1000))
         c.on_message = self._on_message
-        c.on_ack = self._on_ack
         c.log = self.log
+        self.pub = Publisher(c, self.outbox, self.topics, self.clock, cfg, self.boot, guard, self._heap)
         self.cmds = Commands(self, dd + "/cmds.json")
-        self.outq = []  # (topic, payload, retain, tag): QoS 1, sent before telemetry
-        self.wake = asyncio.Event()
         self.done = asyncio.Event()
         self.result = None
         self.samples = 0
-        self.acked = 0
         self.sampling = True
         self.heap_peak = 0
         self.heap_free = 0
-        self.sample_beat = self.pub_beat = ticks_ms()
+        self.sample_beat = ticks_ms()
         self.buf_since = None
         self.reboot_at = None
-        self.reboot_acked = False
         self.connects = 0
         self.crashes = 0
-        self.was_healthy = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self):
@@ -102,7 +98,7 @@ class App:
         # The clock task first: on the unix port it syncs before the first sample is taken.
         tasks = [asyncio.create_task(self._guard(n, f)) for n, f in (
             ("clock", lambda: h.clock_task(self.clock, self.cfg, self.log)), ("sampler", self._sampler),
-            ("net", self._net), ("publisher", self._publisher), ("house", self._house))]
+            ("net", self._net), ("publisher", self.pub.run), ("house", self._house))]
         await self.done.wait()
         for t in tasks:
             t.cancel()
@@ -137,7 +133,7 @@ class App:
         ob = self.outbox
         self.log("%s boot=%d seq=%d samples=%d flushed=%d acked=%d outbox=%d dropped=%d heap_peak=%d heap_free=%d "
                  "bytes_out=%d retransmits=%d connects=%d crashes=%d flash_full=%d%s"
-                 % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n, self.acked, ob.pending,
+                 % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n, self.pub.acked, ob.pending,
                     ob.dropped, self.heap_peak, self.heap_free, c.bytes_out, c.retransmits, self.connects,
                     self.crashes, ob.shrunk, self._flash_stats()))
 
@@ -197,7 +193,7 @@ class App:
         else:
             w = self.outbox.append(self.boot, self.seq, KIND_UP, up, vb)
         if w:
-            self.wake.set()
+            self.pub.wake.set()
         self.seq += 1
         self.samples += 1
         if self.buf_since is None:
@@ -217,7 +213,7 @@ class App:
     def _flush(self):
         self.buf_since = None
         if self.outbox.flush():
-            self.wake.set()
+            self.pub.wake.set()
 
     # -- connection ---------------------------------------------------------------------------
     async def _net(self):
@@ -247,7 +243,7 @@ class App:
                 self._queue_status(first=True)
                 self.log("mqtt: connected to %s:%d (session present: %s, resent %d)"
                          % (m["host"], m["port"], sp, len(c.order)))
-                self.wake.set()
+                self.pub.wake.set()
                 why = await c.wait_closed()
             except M.MQTTError as e:
                 why = str(e)
@@ -264,54 +260,13 @@ class App:
         if topic != self.topics.cmd:
             return
         res = self.cmds.handle(payload)
-        tag = "cmd"
-        if self.reboot_at is not None and not self.reboot_acked and "reboot" not in [x[3] for x in self.outq]:
-            tag = "reboot"
-        self.outq.append((self.topics.result, res, False, tag))
-        self.wake.set()
+        p = self.pub
+        kind = RESULT
+        if self.reboot_at is not None and not p.reboot_acked and not p.queued(REBOOT):
+            kind = REBOOT
+        p.send(kind, self.topics.result, res)
 
-    def _on_ack(self, tag):
-        if isinstance(tag, list):
-            self.outbox.acked(tag)
-            self.acked += tag[2]
-            if not self.was_healthy:
-                self.was_healthy = True  # readings delivered: whatever crashed before is behind us
-                if self.guard:
-                    self.guard.healthy()
-        elif tag == "reboot":
-            self.reboot_acked = True
-        self.wake.set()
-
-    # -- publishing ---------------------------------------------------------------------------
-    async def _publisher(self):
-        c = self.client
-        ob = self.outbox
-        n = 0
-        while True:
-            self.pub_beat = ticks_ms()
-            if c.can_publish():
-                if self.outq:
-                    topic, data, retain, tag = self.outq.pop(0)
-                    await c.publish(topic, data, 1, retain, tag)
-                    continue
-                r = ob.peek(self.cfg["batch_max"])
-                if r:
-                    ck = self.clock
-                    data, k, end = PL.batch(r[1], self.boot, ck.uptime_ms(), ck.base, self.cfg["batch_max"])
-                    b = ob.claim(r[0], end, k)
-                    r = None
-                    n += 1
-                    if n % 8 == 1:
-                        self._heap()  # measured while a batch is being built and sent
-                    await c.publish(self.topics.telemetry, data, 1, False, b)
-                    data = None
-                    continue
-            self.wake.clear()
-            try:
-                await asyncio.wait_for_ms(self.wake.wait(), 1000)
-            except asyncio.TimeoutError:
-                pass
-
+    # -- status -------------------------------------------------------------------------------
     def status(self):
         ob = self.outbox
         self._heap()
@@ -328,13 +283,7 @@ class App:
         return st
 
     def _queue_status(self, first=False):
-        self.outq = [x for x in self.outq if x[3] != "status"]
-        item = (self.topics.status, PL.status(self.status()), True, "status")
-        if first:
-            self.outq.insert(0, item)
-        else:
-            self.outq.append(item)
-        self.wake.set()
+        self.pub.send_status(PL.status(self.status()), first)
 
     # -- commands -----------------------------------------------------------------------------
     def apply_settings(self, new):
@@ -388,11 +337,11 @@ class App:
             for s in self.sensors:
                 if s.own_ms and s.own_ms > iv:
                     iv = s.own_ms
-            if ticks_diff(now, self.sample_beat) < iv + SAMPLE_GRACE_MS and ticks_diff(now, self.pub_beat) < PUB_GRACE_MS:
+            if ticks_diff(now, self.sample_beat) < iv + SAMPLE_GRACE_MS and ticks_diff(now, self.pub.beat) < PUB_GRACE_MS:
                 self.hal.wdt_feed()
-            if self.reboot_at is not None and (self.reboot_acked or ticks_diff(now, self.reboot_at) > 5000):
+            if self.reboot_at is not None and (self.pub.reboot_acked or ticks_diff(now, self.reboot_at) > 5000):
                 self.finish("reboot")
-            if not self.sampling and not ob.pending and not ob.blen and not c.inflight and not self.outq:
+            if not self.sampling and not ob.pending and not ob.blen and self.pub.idle():
                 self.finish("done")
 
 

@@ -78,10 +78,10 @@ async def test_stuck_publisher_starves_the_watchdog():
     old = A.PUB_GRACE_MS
     A.PUB_GRACE_MS = 200
     try:
-        app.pub_beat -= 10000  # as if the publisher loop had not turned for 10 s
+        app.pub.beat -= 10000  # as if the publisher loop had not turned for 10 s
         f = hal.feeds
         await asyncio.sleep_ms(50)
-        app.pub_beat -= 10000
+        app.pub.beat -= 10000
         await asyncio.sleep_ms(50)
         assert hal.feeds <= f + 1, (f, hal.feeds)
     finally:
