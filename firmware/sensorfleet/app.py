@@ -68,7 +68,7 @@ class App:
         c.on_message = self._on_message
         c.log = self.log
         self.pub = Publisher(c, self.outbox, self.topics, self.clock, cfg, self.boot, guard, self._heap)
-        self.cmds = Commands(self, dd + "/cmds.json")
+        self.cmds = Commands(Device(self), dd + "/cmds.json")
         self.done = asyncio.Event()
         self.result = None
         self.samples = 0
@@ -176,7 +176,7 @@ class App:
             self.sample_beat = ticks_ms()
             if stop and self.samples >= stop:
                 self.sampling = False
-                self._flush()
+                self.flush()
                 return
             nxt = min(s.next for s in self.sensors) if self.sensors else now + iv
             await asyncio.sleep_ms(max(0, nxt - ck.uptime_ms()))
@@ -199,7 +199,7 @@ class App:
         if self.buf_since is None:
             self.buf_since = ticks_ms()
         if not self.flush_ms():
-            self._flush()
+            self.flush()
 
     def flush_ms(self):
         # Each flash write costs about one 4 KiB block erase on littlefs (the last block of the
@@ -210,7 +210,7 @@ class App:
             ms = max(1000, int(FLUSH_READINGS * self.cfg["interval_s"] * 1000))
         return ms
 
-    def _flush(self):
+    def flush(self):
         self.buf_since = None
         if self.outbox.flush():
             self.pub.wake.set()
@@ -240,7 +240,7 @@ class App:
                 up = True
                 self.connects += 1
                 await c.subscribe(self.topics.cmd, 1)
-                self._queue_status(first=True)
+                self.queue_status(first=True)
                 self.log("mqtt: connected to %s:%d (session present: %s, resent %d)"
                          % (m["host"], m["port"], sp, len(c.order)))
                 self.pub.wake.set()
@@ -256,6 +256,7 @@ class App:
             self.log("mqtt: %s; reconnecting in %d ms" % (why, d))
             await asyncio.sleep_ms(d)
 
+    # -- commands -----------------------------------------------------------------------------
     async def _on_message(self, topic, payload, retain):
         if topic != self.topics.cmd:
             return
@@ -282,31 +283,8 @@ class App:
             st["tls_insecure"] = True
         return st
 
-    def _queue_status(self, first=False):
+    def queue_status(self, first=False):
         self.pub.send_status(PL.status(self.status()), first)
-
-    # -- commands -----------------------------------------------------------------------------
-    def apply_settings(self, new):
-        self.cfg.update(new)
-        save_settings(self.cfg_path, new)  # persisted: the next boot keeps it
-
-    def after_command(self, op):
-        if op == "set":
-            self._queue_status()
-
-    def flush_now(self):
-        self._flush()
-        return self.outbox.pending
-
-    def request_reboot(self):
-        self.reboot_at = ticks_ms()
-
-    def request_maintenance(self):
-        # The next boot starts neither the firmware nor the watchdog, for work over USB.
-        if self.guard is None:
-            raise OSError("no boot guard")
-        self.guard.enter_maintenance("maint command")
-        self.request_reboot()
 
     # -- housekeeping -------------------------------------------------------------------------
     async def _house(self):
@@ -319,7 +297,7 @@ class App:
             now = ticks_ms()
             self.clock.uptime_ms()
             if self.buf_since is not None and ticks_diff(now, self.buf_since) >= self.flush_ms():
-                self._flush()
+                self.flush()
             if ob.dirty and ticks_diff(now, last_save) >= SAVE_MS:
                 ob.save()
                 last_save = now
@@ -327,7 +305,7 @@ class App:
                 self._heap()
                 last_heap = now
             if c.connected and ticks_diff(now, last_status) >= cfg["status_s"] * 1000:
-                self._queue_status()
+                self.queue_status()
                 last_status = now
             if cfg["log_s"] and ticks_diff(now, last_log) >= cfg["log_s"] * 1000:
                 self.stats()
@@ -343,6 +321,47 @@ class App:
                 self.finish("reboot")
             if not self.sampling and not ob.pending and not ob.blen and self.pub.idle():
                 self.finish("done")
+
+
+class Device:
+    # What a command may see and do on the running firmware: commands.Commands gets this, not the App.
+    def __init__(self, app):
+        self._app = app
+        self.boot = app.boot
+
+    def log(self, msg):
+        self._app.log(msg)
+
+    def uptime_ms(self):
+        return self._app.clock.uptime_ms()
+
+    def setting(self, key):
+        return self._app.cfg[key]
+
+    def set(self, new):
+        a = self._app
+        a.cfg.update(new)
+        save_settings(a.cfg_path, new)  # persisted: the next boot keeps it
+
+    def command_done(self, op):
+        if op == "set":
+            self._app.queue_status()
+
+    def flush(self):
+        a = self._app
+        a.flush()
+        return a.outbox.pending
+
+    def reboot(self):
+        self._app.reboot_at = ticks_ms()
+
+    def maintenance(self):
+        # The next boot starts neither the firmware nor the watchdog, for work over USB.
+        guard = self._app.guard
+        if guard is None:
+            raise OSError("no boot guard")
+        guard.enter_maintenance("maint command")
+        self.reboot()
 
 
 async def _report_error(hal, raw, msg):

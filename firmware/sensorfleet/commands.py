@@ -1,6 +1,14 @@
 # Commands from <prefix>/<id>/cmd: {"id":"c1","op":"set","args":{"interval_s":30}}.
 # Results go to <prefix>/<id>/cmd/result. Idempotent by id: the last REMEMBER results are kept in
 # flash, and a repeated id gets the remembered result again without running anything.
+#
+# A command reaches the firmware only through its device (app.Device; a fake in the tests):
+#   boot, uptime_ms()         what ping reports
+#   setting(key), set(new)    the settings `set` may change: read one; apply and persist some
+#   flush()                   readings in RAM to flash -> readings waiting in the outbox
+#   reboot(), maintenance()   ask for a reboot, or for one into maintenance
+#   command_done(op)          after every command that ran, failed or not
+#   log(msg)
 import json
 
 REMEMBER = 16
@@ -11,8 +19,8 @@ class CommandError(Exception):
 
 
 class Commands:
-    def __init__(self, app, path):
-        self.app = app
+    def __init__(self, device, path):
+        self.device = device
         self.path = path
         self.done = []  # [[id, result json], ...] oldest first
         try:
@@ -50,7 +58,7 @@ class Commands:
         except Exception as e:
             out = json.dumps({"id": cid, "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
         self._remember(cid, out)
-        self.app.after_command(msg.get("op"))
+        self.device.command_done(msg.get("op"))
         return out.encode()
 
     def _remember(self, cid, out):
@@ -63,12 +71,12 @@ class Commands:
                 f.write(json.dumps(self.done))
             os.rename(self.path + ".tmp", self.path)
         except OSError as e:
-            self.app.log("commands: could not save: %s" % e)
+            self.device.log("commands: could not save: %s" % e)
 
     # -- the operations: each returns the result object or raises CommandError ------------------
     def op_ping(self, args):
-        a = self.app
-        return {"pong": True, "boot": a.boot, "uptime_s": a.clock.uptime_ms() // 1000}
+        d = self.device
+        return {"pong": True, "boot": d.boot, "uptime_s": d.uptime_ms() // 1000}
 
     def op_set(self, args):
         if not args:
@@ -84,18 +92,19 @@ class Commands:
             else:
                 raise CommandError("cannot set %s (interval_s, batch_max)" % json.dumps(k))
             new[k] = v
-        self.app.apply_settings(new)
-        return {"interval_s": self.app.cfg["interval_s"], "batch_max": self.app.cfg["batch_max"]}
+        d = self.device
+        d.set(new)
+        return {"interval_s": d.setting("interval_s"), "batch_max": d.setting("batch_max")}
 
     def op_flush(self, args):
-        return {"outbox": self.app.flush_now()}
+        return {"outbox": self.device.flush()}
 
     def op_reboot(self, args):
-        self.app.request_reboot()
+        self.device.reboot()
         return {"rebooting": True}
 
     def op_maint(self, args):
-        self.app.request_maintenance()
+        self.device.maintenance()
         return {"rebooting": True, "maintenance": True}
 
 

@@ -6,7 +6,7 @@ from sensorfleet.commands import Commands, save_settings
 from mptest import eq
 
 
-class FakeApp:
+class FakeDevice:
     def __init__(self):
         self.cfg = {"interval_s": 10, "batch_max": 20}
         self.boot = 3
@@ -15,28 +15,40 @@ class FakeApp:
         self.applied = []
         self.ops = []
 
-        class Clk:
-            def uptime_ms(self):
-                return 12345
-
-        self.clock = Clk()
+    def uptime_ms(self):
+        return 12345
 
     def log(self, m):
         pass
 
-    def apply_settings(self, new):
+    def setting(self, key):
+        return self.cfg[key]
+
+    def set(self, new):
         self.applied.append(new)
         self.cfg.update(new)
 
-    def after_command(self, op):
+    def command_done(self, op):
         self.ops.append(op)
 
-    def flush_now(self):
+    def flush(self):
         self.flushes += 1
         return 7
 
-    def request_reboot(self):
+    def reboot(self):
         self.reboots += 1
+
+    def maintenance(self):
+        self.reboots += 1
+
+
+def test_the_fake_device_has_the_real_ones_interface():
+    from sensorfleet.app import Device
+
+    def public(cls):
+        return sorted(n for n in dir(cls) if not n.startswith("_"))
+
+    eq(public(FakeDevice), public(Device))
 
 
 def run(cmds, obj):
@@ -44,8 +56,8 @@ def run(cmds, obj):
 
 
 def test_ops_and_results():
-    app = FakeApp()
-    c = Commands(app, "cmds1.json")
+    dev = FakeDevice()
+    c = Commands(dev, "cmds1.json")
     eq(
         run(c, {"id": "p1", "op": "ping"}),
         {"id": "p1", "ok": True, "result": {"pong": True, "boot": 3, "uptime_s": 12}},
@@ -56,11 +68,11 @@ def test_ops_and_results():
     )
     eq(run(c, {"id": "f1", "op": "flush"}), {"id": "f1", "ok": True, "result": {"outbox": 7}})
     eq(run(c, {"id": 9, "op": "reboot"}), {"id": 9, "ok": True, "result": {"rebooting": True}})
-    eq((app.reboots, app.flushes), (1, 1))
+    eq((dev.reboots, dev.flushes), (1, 1))
 
 
 def test_errors():
-    c = Commands(FakeApp(), "cmds2.json")
+    c = Commands(FakeDevice(), "cmds2.json")
     eq(run(c, {"id": "x", "op": "dance"})["error"], 'unknown op "dance" (ping, set, flush, reboot, maint)')
     eq(
         run(c, {"id": "x2", "op": "set", "args": {"interval_s": 0}})["error"],
@@ -75,25 +87,25 @@ def test_errors():
 
 
 def test_repeated_id_returns_remembered_result_without_running_again():
-    app = FakeApp()
-    c = Commands(app, "cmds3.json")
+    dev = FakeDevice()
+    c = Commands(dev, "cmds3.json")
     first = c.handle(b'{"id":"r1","op":"reboot"}')
     again = c.handle(b'{"id":"r1","op":"reboot"}')
     eq(again, first)
-    eq(app.reboots, 1)
+    eq(dev.reboots, 1)
     s1 = c.handle(b'{"id":"s","op":"set","args":{"interval_s":2}}')
     s2 = c.handle(b'{"id":"s","op":"set","args":{"interval_s":3}}')  # same id: not executed
     eq(s1, s2)
-    eq(app.cfg["interval_s"], 2)
+    eq(dev.cfg["interval_s"], 2)
     # after a reboot the memory comes back from flash
-    app2 = FakeApp()
-    c2 = Commands(app2, "cmds3.json")
+    dev2 = FakeDevice()
+    c2 = Commands(dev2, "cmds3.json")
     eq(c2.handle(b'{"id":"r1","op":"reboot"}'), first)
-    eq(app2.reboots, 0)
+    eq(dev2.reboots, 0)
 
 
 def test_memory_is_bounded():
-    c = Commands(FakeApp(), "cmds4.json")
+    c = Commands(FakeDevice(), "cmds4.json")
     for i in range(40):
         c.handle(('{"id":"c%d","op":"ping"}' % i).encode())
     eq(len(c.done), 16)
