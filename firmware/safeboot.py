@@ -94,7 +94,7 @@ def _boot(hal, guard):
     if guard.crashes["n"] >= SAFE_AFTER:
         from sensorfleet.safemode import main
     else:
-        from sensorfleet.app import main
+        from sensorfleet.boot import main
     return main(hal, guard)
 
 

@@ -1,5 +1,6 @@
-# The firmware: sample sensors into the flash outbox, publish it in batches over MQTT, remove a
-# batch only after its PUBACK, report status, run commands, feed the watchdog on progress.
+# The running firmware: sample sensors into the flash outbox, publish it in batches over MQTT,
+# remove a batch only after its PUBACK, report status, run commands, feed the watchdog on progress.
+# boot.py builds it from the config and the HAL.
 #
 # Tasks (one asyncio loop):
 #   sampler    reads the sensors that are due, appends one reading (boot, seq, ts|uptime, values)
@@ -14,11 +15,9 @@ from . import FW
 from . import mqtt as M
 from . import payload as PL
 from .clock import Clock
-from .outbox import Outbox, KIND_TS, KIND_UP, _mkdirs
+from .outbox import KIND_TS, KIND_UP
 from .commands import Commands, save_settings
 from .publisher import Publisher, RESULT, REBOOT
-from .sensors import build
-from .topics import Topics
 
 FLUSH_READINGS = 16  # without flush_ms: one flash write per this many readings' time (>= 1 s)
 SAVE_MS = 2000  # save the acknowledged position at most this often
@@ -28,49 +27,25 @@ PUB_GRACE_MS = 20000  # ... or the publisher loop has not turned for this long
 GC_EVERY = 16384  # bytes allocated between two garbage collections
 
 
-def bump_boot(path):
-    # The boot counter in flash: read, add one, write atomically (temp + rename) before anything else.
-    import os
-
-    try:
-        with open(path) as f:
-            n = int(f.read())
-    except (OSError, ValueError):
-        n = 0
-    n += 1
-    with open(path + ".tmp", "w") as f:
-        f.write(str(n))
-    os.rename(path + ".tmp", path)
-    return n
-
-
 class App:
-    def __init__(self, hal, cfg, cfg_path="config.json", guard=None):
+    def __init__(self, hal, cfg, topics, outbox, boot, sensors, client, guard=None, cfg_path="config.json"):
         self.hal = hal
         self.guard = guard  # safeboot.Guard: crash streak, maintenance flag (None in unit tests)
         self.cfg = cfg
         self.cfg_path = cfg_path
         self.log = hal.log
+        self.topics = topics
+        self.outbox = outbox
+        self.boot = boot
+        self.sensors = sensors
+        self.client = client
         self.clock = Clock()
-        m = cfg["mqtt"]
-        self.topics = Topics(m["prefix"], cfg["device_id"])
-        dd = cfg["data_dir"]
-        _mkdirs(dd)
-        # The outbox first: on a full flash it gives up its oldest readings so the boot counter fits.
-        self.outbox = Outbox(dd + "/ob", cfg["segment_kb"] * 1024,
-                             max(2, cfg["outbox_kb"] // cfg["segment_kb"]), self.log).open()
-        self.boot = bump_boot(dd + "/boot")
-        self.seq = 0
-        self.sensors = build(cfg, hal, cfg["device_id"])
-        self.client = c = M.Client(m["client_id"], m["user"], m["password"], m["keepalive"],
-                                   m["clean_session"], (self.topics.status, b'{"online":false}', 1, True),
-                                   m["window"], int(m["timeout_s"] * 1000))
-        c.on_message = self._on_message
-        c.log = self.log
-        self.pub = Publisher(c, self.outbox, self.topics, self.clock, cfg, self.boot, guard, self._heap)
-        self.cmds = Commands(Device(self), dd + "/cmds.json")
+        client.on_message = self._on_message
+        self.pub = Publisher(client, outbox, topics, self.clock, cfg, boot, guard, self._heap)
+        self.cmds = Commands(Device(self), cfg["data_dir"] + "/cmds.json")
         self.done = asyncio.Event()
         self.result = None
+        self.seq = 0
         self.samples = 0
         self.sampling = True
         self.heap_peak = 0
@@ -362,82 +337,3 @@ class Device:
             raise OSError("no boot guard")
         guard.enter_maintenance("maint command")
         self.reboot()
-
-
-async def _report_error(hal, raw, msg):
-    # Bad config but usable MQTT settings: a retained status with the error, then a clean goodbye.
-    try:
-        m = raw["mqtt"]
-        did = raw["device_id"]
-        prefix = m.get("prefix") if isinstance(m.get("prefix"), str) and m.get("prefix") else "sf"
-        tls = m.get("tls") is True
-        port = m.get("port") if isinstance(m.get("port"), int) else (8883 if tls else 1883)
-        if hal.cfg is None:
-            hal.cfg = raw
-        await asyncio.wait_for_ms(hal.network_up(), 30000)
-        from .transport import StreamTransport, make_tls
-
-        ca = m.get("ca") if isinstance(m.get("ca"), str) else None
-        t = StreamTransport(m["host"], port, make_tls(ca, m.get("tls_insecure") is True) if tls else None)
-        c = M.Client(did, m.get("user"), m.get("password"), 30, True, None, 1, 5000)
-        c.log = hal.log
-        await c.connect(t)
-        st = PL.status({"online": False, "fw": FW, "hal": hal.name, "error": msg})
-        topic = Topics(prefix, did).status
-        await c.publish(topic, st, 1, True, None)
-        for _ in range(50):
-            if not c.inflight:
-                break
-            await asyncio.sleep_ms(100)
-        await c.disconnect()
-        hal.log("config: error reported on %s" % topic)
-    except Exception as e:
-        hal.log("config: could not report the error over MQTT (%s)" % e)
-
-
-def _load(hal):
-    # -> (config, None) or (None, (message, raw config or None, mqtt usable)). The checking code is
-    # unloaded afterwards: it is a tenth of the firmware's heap and is needed once per boot.
-    import sys
-    from . import config as C
-
-    try:
-        cfg = C.load("config.json")
-        hal.configure(cfg)
-        return cfg, None
-    except C.ConfigError as e:
-        raw = getattr(e, "raw", None)
-        return None, (str(e), raw, raw is not None and C.mqtt_usable(raw))
-    finally:
-        sys.modules.pop("sensorfleet.config", None)
-        import sensorfleet
-
-        if hasattr(sensorfleet, "config"):
-            delattr(sensorfleet, "config")
-
-
-async def _boot(hal, guard):
-    cfg, err = _load(hal)
-    gc.collect()
-    if err:
-        hal.log("CONFIG ERROR: %s" % err[0])
-        if err[2]:
-            await _report_error(hal, err[1], err[0])
-        return "bad-config"
-    return await App(hal, cfg, guard=guard).run()
-
-
-def main(hal, guard=None):
-    # Runs the firmware. A `reboot` command resets the board; only on the unix port does hal.reboot()
-    # return, and then "reboot" tells safeboot to boot again in this process. Nothing else returns:
-    # on the board that would leave a started watchdog to reset it.
-    asyncio.new_event_loop()
-    r = asyncio.run(_boot(hal, guard))
-    gc.collect()
-    if r == "reboot":
-        hal.reboot()
-        return r
-    if r == "bad-config":
-        hal.log("config: fix config.json; not starting (no restart loop)")
-        hal.halt(2)
-    hal.halt(0)

@@ -6,7 +6,7 @@ SENSOR_TYPES = ("sim", "bme280", "sht3x", "ds18b20", "dht22", "adc", "internal")
 
 
 class ConfigError(Exception):
-    raw = None  # the parsed config.json, when it was JSON (enough, maybe, to report the error)
+    cfg = None  # check()'s config, when config.json was JSON (enough, maybe, to report the error)
 
 
 def valid_id(s):
@@ -117,6 +117,7 @@ def check(raw):
     p = mq["prefix"]
     if not p or "+" in p or "#" in p or p[0] == "/" or p[-1] == "/":
         c.errors.append("mqtt.prefix must be a non-empty topic level without +, # or outer / (got %s)" % _short(p))
+        mq["prefix"] = "sf"  # as any bad value: the default, so that the error can still be reported
     if mq["host"] == "":
         c.errors.append("mqtt.host must not be empty")
     cfg["mqtt"] = mq
@@ -166,12 +167,9 @@ def check(raw):
     return cfg, c.errors
 
 
-def mqtt_usable(raw):
-    # Enough to report an error: a valid device id and an MQTT host.
-    try:
-        return valid_id(raw.get("device_id")) and isinstance(raw["mqtt"]["host"], str) and raw["mqtt"]["host"]
-    except Exception:
-        return False
+def mqtt_usable(cfg):
+    # Enough of check()'s config to report an error: a valid device id and an MQTT host.
+    return bool(cfg) and valid_id(cfg["device_id"]) and bool(cfg["mqtt"]["host"])
 
 
 def read_raw(path):
@@ -191,6 +189,6 @@ def load(path="config.json"):
     cfg, errors = check(raw)
     if errors:
         e = ConfigError("%s: %s" % (path, "; ".join(errors)))
-        e.raw = raw
+        e.cfg = cfg
         raise e
     return cfg

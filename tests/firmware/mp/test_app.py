@@ -1,9 +1,11 @@
-# The app with a fake HAL and no broker: it samples into the outbox, keeps retrying the broker,
-# and feeds the watchdog only while sampling and publishing make progress.
+# The app as boot.py builds it, with a fake HAL and no broker: it samples into the outbox, keeps
+# retrying the broker, and feeds the watchdog only while sampling and publishing make progress;
+# the boot counter.
 import asyncio
 
 from hal.unix import Hal
 from sensorfleet import app as A
+from sensorfleet import boot as B
 from sensorfleet import config as C
 
 from mptest import eq, tmpdir
@@ -43,7 +45,7 @@ def make(d, **over):
     cfg, errors = C.check(raw)
     eq(errors, [])
     hal = FakeHal()
-    return A.App(hal, cfg), hal
+    return B.build(hal, cfg), hal
 
 
 async def test_watchdog_is_fed_only_while_sampling_progresses():
@@ -98,6 +100,15 @@ async def test_unsynced_clock_records_uptime():
     eq(len(recs), 5)
     eq([r[3] for r in recs], [1] * 5)  # KIND_UP: sent later as "age"
     task.cancel()
+
+
+def test_boot_counter():
+    d = tmpdir("boot1")
+    eq(B.bump_boot(d + "/boot"), 1)
+    eq(B.bump_boot(d + "/boot"), 2)
+    with open(d + "/boot", "w") as f:
+        f.write("garbage")
+    eq(B.bump_boot(d + "/boot"), 1)
 
 
 def test_flash_writes_carry_16_readings_by_default():

@@ -87,5 +87,13 @@ def test_load_messages():
         f.write(json.dumps({"device_id": "d", "mqtt": {"host": "h"}, "interval_s": "fast"}))
     e = raises(C.ConfigError, C.load, "c2.json")
     assert str(e).startswith("c2.json: interval_s must be a number"), e
-    assert C.mqtt_usable(e.raw)
-    assert not C.mqtt_usable({"device_id": "D"})
+    assert C.mqtt_usable(e.cfg)
+    assert not C.mqtt_usable(C.check({"device_id": "D", "mqtt": {"host": "h"}})[0])
+    assert not C.mqtt_usable(C.check({"device_id": "d", "mqtt": {"host": ""}})[0])
+    assert not C.mqtt_usable(C.check([1])[0])
+
+
+def test_a_bad_prefix_falls_back_to_the_default_for_the_error_report():
+    cfg, errors = C.check({"device_id": "d", "mqtt": {"host": "h", "prefix": "a/#"}})
+    assert errors and errors[0].startswith("mqtt.prefix must be"), errors
+    eq(cfg["mqtt"]["prefix"], "sf")

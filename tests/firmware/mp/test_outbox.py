@@ -1,9 +1,8 @@
 # The flash outbox: records, batched writes, acknowledged position, capacity with counted
-# drop-oldest, reboot and torn-write recovery, the boot counter.
+# drop-oldest, reboot and torn-write recovery.
 import json
 import os
 
-from sensorfleet.app import bump_boot
 from sensorfleet.outbox import KIND_TS, KIND_UP, OVERHEAD, Outbox, scan
 
 from mptest import eq, tmpdir
@@ -165,17 +164,12 @@ def test_corrupted_record_stops_that_segment_only():
     assert 2 not in seen and seen[-1] == 11
 
 
-def test_uptime_records_and_boot_counter():
+def test_uptime_records():
     d = tmpdir("ob9")
     ob = Outbox(d).open()
     ob.append(3, 0, KIND_UP, 12345, b'"x":1')
     ob.flush()
     eq(ob.peek(1)[1][0][3:5], (KIND_UP, 12345))
-    eq(bump_boot(d + "/boot"), 1)
-    eq(bump_boot(d + "/boot"), 2)
-    with open(d + "/boot", "w") as f:
-        f.write("garbage")
-    eq(bump_boot(d + "/boot"), 1)
 
 
 def test_ack_state_file_is_json_and_replaced_atomically():
