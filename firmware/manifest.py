@@ -10,8 +10,26 @@
 # the two lists to each other (tests/firmware/test_fw_shipped.py).
 include("$(PORT_DIR)/boards/manifest.py")
 module("safeboot.py")
-package("sensorfleet", files=("__init__.py", "app.py", "boot.py", "clock.py", "commands.py", "config.py",
-                              "mqtt.py", "mqttpkt.py", "ntp.py", "outbox.py", "payload.py", "publisher.py",
-                              "safemode.py", "sensors.py", "topics.py", "transport.py"))
+package(
+    "sensorfleet",
+    files=(
+        "__init__.py",
+        "app.py",
+        "boot.py",
+        "clock.py",
+        "commands.py",
+        "config.py",
+        "mqtt.py",
+        "mqttpkt.py",
+        "ntp.py",
+        "outbox.py",
+        "payload.py",
+        "publisher.py",
+        "safemode.py",
+        "sensors.py",
+        "topics.py",
+        "transport.py",
+    ),
+)
 package("drivers")
 package("hal", files=("__init__.py", "esp32.py"))

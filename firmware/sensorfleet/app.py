@@ -28,7 +28,8 @@ GC_EVERY = 16384  # bytes allocated between two garbage collections
 
 
 class App:
-    def __init__(self, hal, cfg, topics, outbox, boot, sensors, client, guard=None, cfg_path="config.json"):
+    def __init__(self, hal, cfg, topics, outbox, boot, sensors, client, guard=None,
+                 cfg_path="config.json"):
         self.hal = hal
         self.guard = guard  # safeboot.Guard: crash streak, maintenance flag (None in unit tests)
         self.cfg = cfg
@@ -108,9 +109,9 @@ class App:
         ob = self.outbox
         self.log("%s boot=%d seq=%d samples=%d flushed=%d acked=%d outbox=%d dropped=%d heap_peak=%d heap_free=%d "
                  "bytes_out=%d retransmits=%d connects=%d crashes=%d flash_full=%d%s"
-                 % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n, self.pub.acked, ob.pending,
-                    ob.dropped, self.heap_peak, self.heap_free, c.bytes_out, c.retransmits, self.connects,
-                    self.crashes, ob.shrunk, self._flash_stats()))
+                 % (what, self.boot, self.seq, self.samples, self.samples - ob.buf_n, self.pub.acked,
+                    ob.pending, ob.dropped, self.heap_peak, self.heap_free, c.bytes_out, c.retransmits,
+                    self.connects, self.crashes, ob.shrunk, self._flash_stats()))
 
     def _flash_stats(self):
         fs = self.hal.flash_stats()
@@ -292,7 +293,8 @@ class App:
                     iv = s.own_ms
             if ticks_diff(now, self.sample_beat) < iv + SAMPLE_GRACE_MS and ticks_diff(now, self.pub.beat) < PUB_GRACE_MS:
                 self.hal.wdt_feed()
-            if self.reboot_at is not None and (self.pub.reboot_acked or ticks_diff(now, self.reboot_at) > 5000):
+            if self.reboot_at is not None and (self.pub.reboot_acked
+                                               or ticks_diff(now, self.reboot_at) > 5000):
                 self.finish("reboot")
             if not self.sampling and not ob.pending and not ob.blen and self.pub.idle():
                 self.finish("done")

@@ -84,8 +84,8 @@ def load(hal):
 
 
 async def report(hal, cfg, msg):
-    # A retained status with the error, then a clean goodbye; cfg is check()'s config, whose bad
-    # values are defaults.
+    # A retained status with the error, then a clean goodbye. cfg is check()'s config: each bad value
+    # in it is replaced by its default.
     try:
         if hal.cfg is None:
             hal.cfg = cfg
