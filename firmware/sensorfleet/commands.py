@@ -12,6 +12,16 @@
 import json
 
 REMEMBER = 16
+# The settings `set` may change, name -> (kind, low, high): the ranges config.json accepts too. The
+# ingest's contract (ingest/contract.py, SETTABLE) is the same table; a test holds the two together.
+SETTABLE = {"interval_s": ("num", 0.001, 86400), "batch_max": ("int", 1, 200)}
+KINDS = {"num": "a number", "int": "an integer"}
+
+
+def in_range(kind, low, high, v):
+    if isinstance(v, bool) or not isinstance(v, int if kind == "int" else (int, float)):
+        return False
+    return low <= v <= high
 
 
 class CommandError(Exception):
@@ -83,18 +93,15 @@ class Commands:
             raise CommandError("set needs args, e.g. {\"interval_s\": 30}")
         new = {}
         for k, v in args.items():
-            if k == "interval_s":
-                if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.001 <= v <= 86400):
-                    raise CommandError("interval_s must be a number in [0.001, 86400]")
-            elif k == "batch_max":
-                if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 200):
-                    raise CommandError("batch_max must be an integer in [1, 200]")
-            else:
-                raise CommandError("cannot set %s (interval_s, batch_max)" % json.dumps(k))
+            if k not in SETTABLE:
+                raise CommandError("cannot set %s (%s)" % (json.dumps(k), ", ".join(sorted(SETTABLE))))
+            kind, low, high = SETTABLE[k]
+            if not in_range(kind, low, high, v):
+                raise CommandError("%s must be %s in [%s, %s]" % (k, KINDS[kind], low, high))
             new[k] = v
         d = self.device
         d.set(new)
-        return {"interval_s": d.setting("interval_s"), "batch_max": d.setting("batch_max")}
+        return {k: d.setting(k) for k in SETTABLE}
 
     def op_flush(self, args):
         return {"outbox": self.device.flush()}

@@ -2,6 +2,8 @@
 # the key it concerns, as a ConfigError; nothing here touches hardware.
 import json
 
+from sensorfleet.commands import SETTABLE
+
 SENSOR_TYPES = ("sim", "bme280", "sht3x", "ds18b20", "dht22", "adc", "internal")
 
 
@@ -122,8 +124,9 @@ def check(raw):
         c.errors.append("mqtt.host must not be empty")
     cfg["mqtt"] = mq
     cfg["wifi"] = c.get(raw, "wifi", None, "dict")
-    cfg["interval_s"] = c.get(raw, "interval_s", 10, "num", "", 0.001, 86400)
-    cfg["batch_max"] = c.get(raw, "batch_max", 20, "int", "", 1, 200)
+    for name, default in (("interval_s", 10), ("batch_max", 20)):
+        kind, low, high = SETTABLE[name]
+        cfg[name] = c.get(raw, name, default, kind, "", low, high)
     cfg["flush_ms"] = c.get(raw, "flush_ms", None, "int", "", 0, 600000)
     cfg["status_s"] = c.get(raw, "status_s", 60, "num", "", 1, 86400)
     cfg["log_s"] = c.get(raw, "log_s", 60, "num", "", 0, 86400)
@@ -148,7 +151,8 @@ def check(raw):
             c.errors.append("%stype must be one of %s (got %s)" % (w, ", ".join(SENSOR_TYPES), _short(t)))
             continue
         s = dict(s)
-        c.get(s, "interval_s", None, "num", w, 0.001, 86400)
+        kind, low, high = SETTABLE["interval_s"]
+        c.get(s, "interval_s", None, kind, w, low, high)
         nm = c.get(s, "name", None, "str", w)
         if nm is not None and not valid_metric(nm):
             c.errors.append("%sname must be a metric name like inside or t1 (got %s)" % (w, _short(nm)))

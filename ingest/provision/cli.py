@@ -27,7 +27,7 @@ from ingest.provision.board import Board
 from ingest.provision.boardconfig import BoardSettings, load_template, parse_sensor, redact, to_json
 from ingest.provision.broker_files import write_broker_files
 from ingest.provision.deploy import build_files, deploy, enter_maintenance
-from ingest.provision.firmware_tree import firmware_root, read_tree
+from ingest.provision.firmware_tree import firmware_root, profile_of, read_tree
 from ingest.provision.flash import flash_image
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.inventory import Inventory
@@ -257,13 +257,15 @@ def deploy_command(
     settings = _settings(data_dir)
     inventory = Inventory(settings.data_dir)
     device = inventory.get(device_id)
-    files = build_files(read_tree(firmware_root(firmware)), device.config, compile_mpy)
+    root = firmware_root(firmware)
     watch = None
     with Board(port) as board:
+        profile = profile_of(board.info().platform)
         interrupted = enter_maintenance(board)
         if interrupted:
             typer.echo("the firmware was running (and maybe its watchdog): resetting into maintenance first")
             board.reset()
+    files = build_files(read_tree(root, profile), device.config, compile_mpy)
     with Board(port, connect_timeout=_MAINTENANCE_BOOT_S if interrupted else 10) as board:
         result = deploy(board, files, compiled=compile_mpy, on_file=lambda p: log.debug("copied %s", p))
         typer.echo(

@@ -38,7 +38,6 @@ MIN_VERSION = (1, 22)
 """The oldest MicroPython the firmware is tested on."""
 MAINT_FLAG = "maint"
 """While this file is on the board, it boots into maintenance (see firmware/safeboot.py)."""
-FREEZE_MANIFEST = "manifest.py"
 """MicroPython's build reads it to freeze the firmware into an image; a board has no use for it."""
 
 _MAINT_ON = """
@@ -148,8 +147,7 @@ def build_files(firmware: dict[str, bytes], config: dict[str, object], compile_m
     clash = sorted(path for path in firmware if path.split("/")[0] == data_dir)
     if clash:
         raise DeviceError(f"the firmware tree ships {clash[0]} inside the board's data folder {data_dir!r}")
-    shipped = {path: data for path, data in firmware.items() if path != FREEZE_MANIFEST}
-    files = compile_modules(shipped) if compile_mpy else shipped
+    files = compile_modules(firmware) if compile_mpy else dict(firmware)
     files["config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     return files
 

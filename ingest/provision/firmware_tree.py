@@ -25,8 +25,6 @@ SHIPPED = "shipped.json"
 PROFILES = ("esp32", "unix")
 EVERY_BOARD = "every_board"
 NOT_SHIPPED = "not_shipped"
-_SHIPPED_SUFFIXES = (".py", ".json")
-_SKIPPED_DIRS = {"__pycache__", "tests"}
 
 
 def firmware_root(explicit: Path | None = None) -> Path:
@@ -63,28 +61,22 @@ def profile_files(root: Path, profile: str) -> list[str]:
     return lists[EVERY_BOARD] + lists[profile]
 
 
-def read_tree(root: Path, profile: str | None = None) -> dict[str, bytes]:
-    """Every file the board needs, keyed by its path on the board (relative, `/`-separated).
-
-    With a `profile` (see the module doc), the files the tree's `shipped.json` lists for it; without
-    one, every .py and .json file of the tree but `shipped.json`. A `config.json` is left out either
-    way: each board gets its own, rendered for it."""
+def read_tree(root: Path, profile: str) -> dict[str, bytes]:
+    """The files a board of `profile` gets (see the module doc), keyed by their path on the board
+    (relative, `/`-separated). A `config.json` is left out: each board gets its own, rendered for it."""
     files: dict[str, bytes] = {}
-    if profile is not None:
-        for name in profile_files(root, profile):
-            path = root / name
-            if not path.is_file():
-                raise DeviceError(f"{root / SHIPPED} lists {name}, which the tree does not have")
-            files[name] = path.read_bytes()
-    else:
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if not path.is_file() or path.suffix not in _SHIPPED_SUFFIXES:
-                continue
-            if _SKIPPED_DIRS.intersection(relative.parts[:-1]) or relative.as_posix() == SHIPPED:
-                continue
-            files[relative.as_posix()] = path.read_bytes()
+    for name in profile_files(root, profile):
+        path = root / name
+        if not path.is_file():
+            raise DeviceError(f"{root / SHIPPED} lists {name}, which the tree does not have")
+        files[name] = path.read_bytes()
     files.pop(CONFIG, None)
     if ENTRY not in files:
         raise DeviceError(f"firmware tree {root} has no {ENTRY}")
     return files
+
+
+def profile_of(platform: str) -> str:
+    """The profile of a board that reports `sys.platform` = `platform`: the unix port runs the
+    virtual board's HAL, everything else is taken for an ESP32."""
+    return "unix" if platform in ("linux", "darwin") else "esp32"

@@ -103,7 +103,7 @@ def sim_config(
 def prepare_board(fsdir: Path, config: dict[str, Any], firmware: Path | None = None) -> Path:
     """Writes the firmware tree and `config` into `fsdir`; files the firmware wrote there are kept."""
     fsdir.mkdir(parents=True, exist_ok=True)
-    for relative, data in read_tree(firmware_root(firmware)).items():
+    for relative, data in read_tree(firmware_root(firmware), "unix").items():
         target = fsdir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -16,7 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.provision.deploy import build_files
-from ingest.provision.firmware_tree import read_tree
+from ingest.provision.firmware_tree import SHIPPED, read_tree
 from support.micropython import VirtualBoard, run_file
 
 _POLL_S = 0.1
@@ -171,7 +172,8 @@ def firmware(root: Path, version: str, extra: dict[str, str] | None = None) -> P
         "app/version.py": f"VERSION = {version!r}\n",
         **(extra or {}),
     }
-    for name, text in files.items():
+    shipped = {"every_board": sorted(files), "esp32": [], "unix": [], "not_shipped": []}
+    for name, text in {**files, SHIPPED: json.dumps(shipped)}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
@@ -182,7 +184,7 @@ def files_for(
 ) -> dict[str, bytes]:
     """The files a deploy of that firmware version puts on board `dev-1`."""
     tree = firmware(tmp_path / f"fw-{version}", version, extra)
-    return build_files(read_tree(tree), {"device_id": "dev-1", "interval_s": 1}, compiled)
+    return build_files(read_tree(tree, "unix"), {"device_id": "dev-1", "interval_s": 1}, compiled)
 
 
 def run_board(fsdir: Path) -> str:

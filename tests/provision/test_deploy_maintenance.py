@@ -30,7 +30,7 @@ def test_the_flag_is_on_the_board_while_files_are_copied_and_gone_after(
 
 
 def test_a_running_firmware_is_told_apart_from_an_idle_board(tmp_path: Path, repl_bridge: ReplBridge) -> None:
-    files = build_files(read_tree(firmware_root(FIRMWARE)), {"device_id": "dev-1"}, compile_mpy=False)
+    files = build_files(read_tree(firmware_root(FIRMWARE), "unix"), {"device_id": "dev-1"}, compile_mpy=False)
     with Board(repl_bridge.url) as board:
         assert enter_maintenance(board) is False  # a REPL where nothing ran
         deploy(board, files)
@@ -39,10 +39,10 @@ def test_a_running_firmware_is_told_apart_from_an_idle_board(tmp_path: Path, rep
     assert (repl_bridge.fsdir / MAINT_FLAG).read_text() == "deploy"
 
 
-def test_the_freeze_manifest_is_not_copied_to_the_board() -> None:
-    tree = read_tree(firmware_root(FIRMWARE))
-    assert "manifest.py" in tree and "safeboot.py" in tree
-    assert "manifest.py" not in build_files(tree, {"device_id": "dev-1"}, compile_mpy=False)
+def test_the_freeze_manifest_is_not_copied_to_a_board() -> None:
+    for profile in ("esp32", "unix"):
+        tree = read_tree(firmware_root(FIRMWARE), profile)
+        assert "safeboot.py" in tree and "manifest.py" not in tree
 
 
 def test_deploy_resets_a_board_whose_firmware_was_running_into_maintenance_first(
@@ -52,7 +52,7 @@ def test_deploy_resets_a_board_whose_firmware_was_running_into_maintenance_first
     # running firmware the connection has just interrupted.
     fsdir = tmp_path / "board-fs"
     fsdir.mkdir()
-    for path, data in read_tree(firmware_root(FIRMWARE)).items():
+    for path, data in read_tree(firmware_root(FIRMWARE), "unix").items():
         (fsdir / path).parent.mkdir(parents=True, exist_ok=True)
         (fsdir / path).write_bytes(data)
     bridge = ReplBridge(fsdir, micropython)

@@ -105,7 +105,7 @@ def test_deploy_fits_a_small_heap(tmp_path: Path, micropython: str) -> None:
 def test_a_firmware_tree_may_not_ship_into_the_boards_data_folder(tmp_path: Path) -> None:
     with pytest.raises(DeviceError, match=r"ships data/seed\.json inside the board's data folder 'data'"):
         files_for(tmp_path, "5.0", {"data/seed.json": "{}"})
-    tree = read_tree(firmware(tmp_path / "fw", "5.0", {"data/seed.json": "{}"}))
+    tree = read_tree(firmware(tmp_path / "fw", "5.0", {"data/seed.json": "{}"}), "unix")
     assert "data/seed.json" in build_files(tree, {"device_id": "dev-1", "data_dir": "flash"}, False)
     with pytest.raises(DeviceError, match="'flash'"):
         build_files(tree | {"flash/x.py": b""}, {"device_id": "dev-1", "data_dir": "/flash"}, False)
