@@ -45,6 +45,11 @@ MAX_FW_CHARS = 64
 MAX_RESET_CAUSE_CHARS = 32
 MAX_STATUS_TEXT_CHARS = 200
 """A free-text status field (`error`) and a command result's `error`."""
+FW_VERSION = re.compile(rf"^[A-Za-z0-9._+~-]{{1,{MAX_FW_CHARS}}}$")
+SHORT_NAME = re.compile(rf"^[a-z0-9_-]{{1,{MAX_RESET_CAUSE_CHARS}}}$")
+"""A short lower-case name a board reports: `hal`, `reset_cause`."""
+STATUS_TEXT = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f]*$")
+"""Free text (at most MAX_STATUS_TEXT_CHARS): no control characters but tab and newline."""
 
 TopicKind = Literal["telemetry", "status", "cmd_result"]
 DEVICE_PUBLISHES: dict[str, TopicKind] = {

@@ -16,14 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from ingest.contract import (
     COMMAND_ID,
+    FW_VERSION,
     INT64_MAX,
     MAX_COMMAND_RESULT_BYTES,
-    MAX_FW_CHARS,
     MAX_METRICS_PER_READING,
     MAX_READINGS_PER_BATCH,
-    MAX_RESET_CAUSE_CHARS,
     MAX_STATUS_TEXT_CHARS,
     RESERVED_KEYS,
+    SHORT_NAME,
+    STATUS_TEXT,
     is_metric_name,
 )
 from ingest.errors import PayloadError
@@ -174,13 +175,11 @@ def _timestamp(reading: dict[str, Any], received_ms: int, limits: Limits) -> int
 
 Model = TypeVar("Model", bound=BaseModel)
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-Word = Annotated[str, StringConstraints(pattern=rf"^[a-z0-9_-]{{1,{MAX_RESET_CAUSE_CHARS}}}$")]
+Word = Annotated[str, StringConstraints(pattern=SHORT_NAME.pattern)]
 """A short lower-case name: `hal`, `reset_cause`."""
 Text = Annotated[
     str,
-    StringConstraints(
-        min_length=1, max_length=MAX_STATUS_TEXT_CHARS, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
-    ),
+    StringConstraints(min_length=1, max_length=MAX_STATUS_TEXT_CHARS, pattern=STATUS_TEXT.pattern),
 ]
 """Free text (an error, a crash's last lines): no control characters but tab and newline."""
 
@@ -192,7 +191,7 @@ class StatusIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     online: bool
-    fw: Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9._+~-]{{1,{MAX_FW_CHARS}}}$")] | None = None
+    fw: Annotated[str, StringConstraints(pattern=FW_VERSION.pattern)] | None = None
     boot: Count | None = None
     rssi: Annotated[float, Field(ge=-200, le=100, allow_inf_nan=False)] | None = None
     hal: Word | None = None
