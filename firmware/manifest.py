@@ -27,6 +27,7 @@ package(
         "publisher.py",
         "safemode.py",
         "sensors.py",
+        "settable.py",
         "topics.py",
         "transport.py",
     ),

@@ -19,13 +19,13 @@ DASHBOARD_CONTRACT = Path(__file__).resolve().parent.parent / "dashboard" / "con
 FIRMWARE_TABLE = """
 import json
 from sensorfleet.topics import Topics
-from sensorfleet import commands, config
+from sensorfleet import commands, settable
 t = Topics("p", "d")
 print(json.dumps({
     "publishes": sorted(topic[4:] for topic in (t.telemetry, t.status, t.result)),
     "subscribes": [t.cmd[4:]],
     "ops": sorted(name[3:] for name in dir(commands.Commands) if name.startswith("op_")),
-    "settable": {k: list(v) for k, v in config.SETTABLE.items()},
+    "settable": {k: list(v) for k, v in settable.SETTABLE.items()},
 }))
 """
 

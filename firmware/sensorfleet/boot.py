@@ -67,6 +67,7 @@ def load(hal):
     # once per boot.
     import sys
 
+    gc.collect()  # the garbage of compiling the rest goes first: the checker is compiled in one piece
     from . import config as C
 
     try:

@@ -11,17 +11,9 @@
 #   log(msg)
 import json
 
+from sensorfleet.settable import KINDS, SETTABLE, in_range
+
 REMEMBER = 16
-# The settings `set` may change, name -> (kind, low, high): the ranges config.json accepts too. The
-# ingest's contract (ingest/contract.py, SETTABLE) is the same table; a test holds the two together.
-SETTABLE = {"interval_s": ("num", 0.001, 86400), "batch_max": ("int", 1, 200)}
-KINDS = {"num": "a number", "int": "an integer"}
-
-
-def in_range(kind, low, high, v):
-    if isinstance(v, bool) or not isinstance(v, int if kind == "int" else (int, float)):
-        return False
-    return low <= v <= high
 
 
 class CommandError(Exception):

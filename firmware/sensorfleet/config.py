@@ -2,7 +2,7 @@
 # the key it concerns, as a ConfigError; nothing here touches hardware.
 import json
 
-from sensorfleet.commands import SETTABLE
+from sensorfleet.settable import SETTABLE
 
 SENSOR_TYPES = ("sim", "bme280", "sht3x", "ds18b20", "dht22", "adc", "internal")
 
