@@ -20,6 +20,7 @@ from ingest.app import build_app
 from ingest.points import Point
 from ingest.service import IngestService
 from ingest.settings import load_settings
+from ingest.state.migrate import open_state
 from ingest.storage.base import Agg, Store
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
@@ -56,7 +57,7 @@ def _fill_sqlite(store: SqliteStore, start_ms: int, values: list[float]) -> None
 def _measure(store: Store, workdir: Path, start_ms: int, end_ms: int) -> tuple[list[float], list[float]]:
     """Latencies (ms) through the API over HTTP, and of the same queries made on the store directly."""
     service = IngestService(load_settings(data_dir=workdir), store=store)
-    secret = TokenStore(workdir).create(Scope.READ, "bench")[0]
+    secret = TokenStore(open_state(workdir)).create(Scope.READ, "bench")[0]
     app = build_app(service, ApiSettings(rate_per_s=100_000, rate_burst=100_000))
     rng = random.Random(3)
     latencies, direct = [], []

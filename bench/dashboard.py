@@ -22,6 +22,7 @@ from ingest.points import Point
 from ingest.registry import Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
+from ingest.state.migrate import open_state
 from ingest.storage.sqlite import SqliteStore
 from tests.support.browser import DESKTOP, chromium
 
@@ -63,7 +64,7 @@ DRAW_10K = """async ([device, start, every]) => {
 
 def _fill(workdir: Path, now_ms: int) -> tuple[SqliteStore, Registry]:
     store = SqliteStore(workdir / "telemetry.sqlite")
-    registry = Registry(workdir / "registry.sqlite")
+    registry = Registry(open_state(workdir))
     start = now_ms - DAYS * 86_400_000
     for d in range(DEVICES):
         device = f"dev-{d:03d}"
@@ -84,7 +85,7 @@ def run() -> list[dict[str, object]]:
         now_ms = int(time.time() * 1000)
         store, registry = _fill(workdir, now_ms)
         service = IngestService(load_settings(data_dir=workdir), store=store, registry=registry)
-        secret = TokenStore(workdir).create(Scope.READ, "bench")[0]
+        secret = TokenStore(open_state(workdir)).create(Scope.READ, "bench")[0]
         app = build_app(service, ApiSettings(rate_per_s=100_000, rate_burst=100_000))
         fleet, sparks, device, draw, drawn, listing = [], [], [], [], 0, []
         try:
@@ -115,7 +116,6 @@ def run() -> list[dict[str, object]]:
                     context.close()
         finally:
             store.close()
-            registry.close()
     med = statistics.median
     return [
         {

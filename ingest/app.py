@@ -41,7 +41,7 @@ def build_app(
         ApiParts(
             reader=service.store,
             directory=service.registry,
-            tokens=TokenStore(service.settings.data_dir),
+            tokens=TokenStore(service.state),
             bus=bus,
             publisher=service,
             results=service.registry,

@@ -29,6 +29,16 @@ DataDir = Annotated[
     typer.Option("--data-dir", help="State directory (env SENSORFLEET_DATA_DIR)", show_default=False),
 ]
 
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="the state store: postgresql://user@host/db (env SENSORFLEET_DATABASE_URL); default: SQLite "
+        "in the data dir",
+        show_default=False,
+    ),
+]
+
 
 def _flags(
     mqtt_url: Annotated[
@@ -46,6 +56,7 @@ def _flags(
     influx_token: Annotated[str | None, typer.Option(help="InfluxDB token")] = None,
     topic_prefix: Annotated[str | None, typer.Option(help="MQTT topic prefix")] = None,
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
     http_host: Annotated[str | None, typer.Option(help="HTTP bind address")] = None,
     http_port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
     share_group: Annotated[str | None, typer.Option(help="MQTT v5 shared subscription group")] = None,

@@ -105,7 +105,7 @@ class Demo:
             self.options.interval_s,
         )
         self.fleet.start()
-        tokens = TokenStore(self.settings.data_dir)
+        tokens = TokenStore(self.service.state)
         read, _ = tokens.create(Scope.READ, name="demo dashboard")
         command, _ = tokens.create(Scope.COMMAND, name="demo dashboard with commands")
         base = f"http://{self.settings.http_host}:{self.settings.http_port}/"

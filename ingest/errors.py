@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import sqlite3
 
+import sqlalchemy.exc
+from sqlalchemy.exc import DBAPIError
+
 _SQLITE_OUTAGES = ("locked", "busy", "disk", "full", "unable to open", "readonly", "i/o")
 
 
@@ -66,12 +69,19 @@ class DeviceError(SensorfleetError):
 
 def is_outage(e: BaseException) -> bool:
     """True for errors of the store or the disk, which no message caused and a retry may cure:
-    TransientStoreError, a full spool, OSError (ENOSPC, EIO…) and SQLite's locked/busy/disk/full/I/O
-    errors. Everything else (a value SQLite or InfluxDB refuses, an overflow, a bug reached by one
-    message's content) is the message's."""
+    TransientStoreError, a full spool, OSError (ENOSPC, EIO…), SQLite's locked/busy/disk/full/I/O
+    errors and a state database that cannot be reached. Everything else (a value SQLite or InfluxDB
+    refuses, an overflow, a bug reached by one message's content) is the message's."""
     if isinstance(e, TransientStoreError | SpoolFullError | OSError | MemoryError):
         return True
-    if isinstance(e, sqlite3.OperationalError):
-        text = str(e).lower()
+    cause: BaseException | None = e
+    if isinstance(e, DBAPIError):  # the state database, through SQLAlchemy
+        if e.connection_invalidated:
+            return True
+        if isinstance(e, sqlalchemy.exc.OperationalError) and not isinstance(e.orig, sqlite3.Error):
+            return True  # PostgreSQL: the server is unreachable, restarting or refusing connections
+        cause = e.orig
+    if isinstance(cause, sqlite3.OperationalError):
+        text = str(cause).lower()
         return any(word in text for word in _SQLITE_OUTAGES)
     return False

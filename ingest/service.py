@@ -22,8 +22,9 @@ from ingest.metrics import Metrics
 from ingest.pipeline.router import Router
 from ingest.pipeline.work import Message, Work
 from ingest.pipeline.writer import Writer, WriterConfig
-from ingest.registry import REGISTRY_FILE, Registry
+from ingest.registry import Registry
 from ingest.settings import Settings
+from ingest.state.migrate import open_state
 from ingest.storage.base import Store
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
@@ -53,13 +54,15 @@ class IngestService:
         """`store` and `registry`, when given, are used instead of those the settings name."""
         self.settings = s = settings
         private_dir(s.data_dir)
+        # First: a state database that cannot be used stops the start before anything else is opened.
+        self.state = open_state(s.data_dir, s.database_url)
         self.metrics = Metrics()
         self.registry = registry or Registry(
-            s.data_dir / REGISTRY_FILE, strict=s.strict_devices, max_metrics=s.max_metrics_per_device
+            self.state, strict=s.strict_devices, max_metrics=s.max_metrics_per_device
         )
         self.store = store or build_store(s, self.registry.tags_for)
         self._name_metrics_once()
-        self.dead_letters = DeadLetters(s.data_dir / "deadletters.sqlite", kept=s.dead_letters_kept)
+        self.dead_letters = DeadLetters(self.state, kept=s.dead_letters_kept)
         self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
         self.writer = Writer(
             self.store,
@@ -157,7 +160,7 @@ class IngestService:
         self.intake.stop()
         if self.broker is not None:
             self.broker.stop()
-        for closable in (self.store, self.registry, self.dead_letters):
+        for closable in (self.store, self.state):
             closable.close()
 
     def health(self) -> Health:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     measurement: str = "telemetry"
     topic_prefix: str = Field("sf", pattern=TOPIC_PREFIX.pattern)
     data_dir: Path = Path("./sensorfleet-data")
+    database_url: str | None = Field(
+        None, description="postgresql://user@host/db for the state store; none → SQLite under data_dir"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
     share_group: str | None = Field(None, pattern=MQTT_NAME.pattern)

@@ -1,4 +1,4 @@
-"""Fixtures that start real services (Mosquitto, InfluxDB 1.x, MicroPython) for the tests."""
+"""Fixtures that start real services (Mosquitto, InfluxDB 1.x, PostgreSQL, MicroPython) for the tests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from support.influx import InfluxDB
 from support.micropython import micropython_binary
 from support.mosquitto import Mosquitto, MosquittoOptions
+from support.postgres import PostgreSQL
 
 
 @pytest.fixture
@@ -58,3 +59,22 @@ def influx_db(influxd: InfluxDB) -> Iterator[str]:
 def micropython() -> str:
     """Path of the real MicroPython unix binary."""
     return micropython_binary()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgreSQL]:
+    """One PostgreSQL server for the session; tests isolate themselves by database (see `state_url`)."""
+    server = PostgreSQL()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes it runs once on the data dir's SQLite file and once on a fresh PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'state.sqlite'}"
+    server: PostgreSQL = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")

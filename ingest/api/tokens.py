@@ -1,4 +1,4 @@
-"""API tokens: `<data_dir>/tokens.sqlite3`, only the SHA-256 of each secret is kept.
+"""API tokens, in the state database (table `api_tokens`): only the SHA-256 of each secret is kept.
 
 A secret is `sft_` + 32 random bytes (URL-safe base64), so a plain hash is enough: there is nothing
 to guess that a slow hash would protect. Scopes nest: admin ⊇ command ⊇ read.
@@ -8,28 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
+from typing import Any
 
-from ingest.database import create_tables, transaction
-from ingest.errors import ConfigError
+from sqlalchemy import insert, select, update
 
-DB_NAME = "tokens.sqlite3"
+from ingest.state.database import StateDatabase
+from ingest.state.schema import api_tokens
+
 PREFIX = "sft_"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    secret_sha256 TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-"""
 
 
 class Scope(StrEnum):
@@ -61,49 +51,62 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_COLUMNS = (
+    api_tokens.c.id,
+    api_tokens.c.name,
+    api_tokens.c.scope,
+    api_tokens.c.created_at,
+    api_tokens.c.revoked_at,
+)
+
+
+def _token(row: Sequence[Any]) -> Token:
+    return Token(row[0], row[1], Scope(row[2]), row[3], row[4])
+
+
 class TokenStore:
-    def __init__(self, data_dir: Path):
-        self.path = data_dir / DB_NAME
-        try:
-            create_tables(self.path, _SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise ConfigError(f"cannot open the token store {self.path}: {e}") from e
+    def __init__(self, state: StateDatabase):
+        self.state = state
 
     def create(self, scope: Scope, name: str = "") -> tuple[str, Token]:
         """A new token; its secret is returned here once and never stored."""
         token = Token(secrets.token_hex(4), name, Scope(scope), time.time(), None)
         secret = PREFIX + secrets.token_urlsafe(32)
-        with transaction(self.path) as db:
+        with self.state.write() as db:
             db.execute(
-                "INSERT INTO api_tokens (id, name, scope, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
-                (token.id, token.name, token.scope.value, _digest(secret), token.created_at),
+                insert(api_tokens).values(
+                    id=token.id,
+                    name=token.name,
+                    scope=token.scope.value,
+                    secret_sha256=_digest(secret),
+                    created_at=token.created_at,
+                )
             )
         return secret, token
 
     def list(self) -> list[Token]:
-        with transaction(self.path) as db:
-            rows = db.execute(
-                "SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY created_at"
-            ).fetchall()
-        return [Token(r[0], r[1], Scope(r[2]), r[3], r[4]) for r in rows]
+        with self.state.read() as db:
+            rows = db.execute(select(*_COLUMNS).order_by(api_tokens.c.created_at)).all()
+        return [_token(r) for r in rows]
 
     def revoke(self, token_id: str) -> bool:
         """True if an active token with this id was revoked."""
-        with transaction(self.path) as db:
-            cursor = db.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (time.time(), token_id),
+        with self.state.write() as db:
+            result = db.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
             )
-        return cursor.rowcount == 1
+        return result.rowcount == 1
 
     def verify(self, secret: str) -> Token | None:
         """The active token with this secret, or None."""
         if not secret.startswith(PREFIX) or len(secret) > 200:
             return None
-        with transaction(self.path) as db:
+        with self.state.read() as db:
             row = db.execute(
-                "SELECT id, name, scope, created_at, revoked_at FROM api_tokens "
-                "WHERE secret_sha256 = ? AND revoked_at IS NULL",
-                (_digest(secret),),
-            ).fetchone()
-        return None if row is None else Token(row[0], row[1], Scope(row[2]), row[3], row[4])
+                select(*_COLUMNS).where(
+                    api_tokens.c.secret_sha256 == _digest(secret), api_tokens.c.revoked_at.is_(None)
+                )
+            ).first()
+        return None if row is None else _token(row)

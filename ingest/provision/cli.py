@@ -1,7 +1,7 @@
 """`sensorfleet device ...`: provisioning, static tags, deploy and flash over USB, and virtual boards.
 
-Tags live in the ingest's registry (`registry.sqlite`), not the inventory of provisioned boards: the
-running service reads them from there onto every point it stores.
+Tags live in the ingest's registry (in the state database), not the inventory of provisioned boards:
+the running service reads them from there onto every point it stores.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -33,9 +33,10 @@ from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.inventory import Inventory
 from ingest.provision.provisioning import add_device, remove_device
 from ingest.provision.virtual import VirtualFleet, build_fleet
-from ingest.registry import REGISTRY_FILE, Registry
+from ingest.registry import Registry
 from ingest.registry.tags import parse_assignment
 from ingest.settings import Settings, load_settings
+from ingest.state.migrate import open_state
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def _board_errors(command: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(message)s")
+            logging.getLogger("ingest.state").setLevel(logging.WARNING)  # the board's progress only
         return command(*args, **kwargs)
 
     return run
@@ -74,10 +76,17 @@ def _settings(data_dir: Path | None, prefix: str | None = None) -> Settings:
     return load_settings(data_dir=data_dir, topic_prefix=prefix)
 
 
+def _inventory(settings: Settings) -> Inventory:
+    return Inventory(open_state(settings.data_dir, settings.database_url))
+
+
 @contextmanager
-def _ingest_registry(data_dir: Path) -> Iterator[Registry]:
-    with closing(Registry(data_dir / REGISTRY_FILE)) as registry:
-        yield registry
+def _ingest_registry(settings: Settings) -> Iterator[Registry]:
+    state = open_state(settings.data_dir, settings.database_url)
+    try:
+        yield Registry(state)
+    finally:
+        state.close()
 
 
 def _parse_tags(assignments: list[str]) -> dict[str, str]:
@@ -137,9 +146,11 @@ def add(
         sensors=tuple(parse_sensor(s) for s in sensor or []),
         extra={"site": site} if site else {},
     )
-    device, files = add_device(settings.data_dir, board, load_template(template) if template else None)
+    device, files = add_device(
+        _inventory(settings), settings.data_dir, board, load_template(template) if template else None
+    )
     if tags:
-        with _ingest_registry(settings.data_dir) as registry:
+        with _ingest_registry(settings) as registry:
             registry.update_tags(device.id, tags, replace=True)
     typer.echo(f"added {device.id}" + (f" with tags {_show_tags(tags)}" if tags else ""))
     typer.echo(f"broker password file: {files.passwd}")
@@ -152,8 +163,8 @@ def add(
 def remove(device_id: Annotated[str, typer.Argument(metavar="ID")], data_dir: DataDir = None) -> None:
     """Forget a device and its tags, and revoke its broker login."""
     settings = _settings(data_dir)
-    remove_device(settings.data_dir, device_id, settings.topic_prefix)
-    with _ingest_registry(settings.data_dir) as registry:
+    remove_device(_inventory(settings), settings.data_dir, device_id, settings.topic_prefix)
+    with _ingest_registry(settings) as registry:
         registry.update_tags(device_id, replace=True)
     typer.echo(f"removed {device_id}; reload the broker to revoke its login")
 
@@ -171,7 +182,7 @@ def tag_device(
 ) -> None:
     """Set or remove a device's tags (stored on each of its points from then on); print them."""
     tags = _parse_tags(assignments or [])
-    with _ingest_registry(_settings(data_dir).data_dir) as registry:
+    with _ingest_registry(_settings(data_dir)) as registry:
         now = registry.update_tags(device_id, tags, remove or [], replace)
     typer.echo(f"{device_id}: {_show_tags(now) or 'no tags'}")
 
@@ -185,7 +196,7 @@ def ingest_url(
 ) -> None:
     """Print the ingest's broker URL (SENSORFLEET_MQTT_URL) with the login the password file holds."""
     settings = _settings(data_dir)
-    inventory = Inventory(settings.data_dir)
+    inventory = _inventory(settings)
     login = inventory.login(INGEST_USERNAME)
     # The login is created on first use; the broker must hear of it too.
     write_broker_files(inventory, settings.data_dir, settings.topic_prefix)
@@ -200,7 +211,7 @@ def config(
     data_dir: DataDir = None,
 ) -> None:
     """Print the device's config.json (secrets masked unless --show-secrets)."""
-    device = Inventory(_settings(data_dir).data_dir).get(device_id)
+    device = _inventory(_settings(data_dir)).get(device_id)
     typer.echo(to_json(device.config if show_secrets else redact(device.config)), nl=False)
 
 
@@ -209,11 +220,11 @@ def config(
 def list_devices(data_dir: DataDir = None) -> None:
     """List provisioned devices and their tags."""
     settings = _settings(data_dir)
-    devices = Inventory(settings.data_dir).all()
+    devices = _inventory(settings).all()
     if not devices:
         typer.echo("no devices provisioned (see `sensorfleet device add`)")
         return
-    with _ingest_registry(settings.data_dir) as registry:
+    with _ingest_registry(settings) as registry:
         tags = {d.id: _show_tags(registry.tags_for(d.id)) for d in devices}
     rows = [("ID", "TAGS", "BROKER", "INTERVAL", "SENSORS", "ADDED")]
     for d in devices:
@@ -255,7 +266,7 @@ def deploy_command(
 ) -> None:
     """Copy the firmware and the device's config to a board, verify by sha256, swap in, reset."""
     settings = _settings(data_dir)
-    inventory = Inventory(settings.data_dir)
+    inventory = _inventory(settings)
     device = inventory.get(device_id)
     root = firmware_root(firmware)
     watch = None
@@ -328,7 +339,7 @@ def simulate(
 ) -> None:
     """Run N virtual boards (the real firmware on the MicroPython unix port) until Ctrl-C."""
     settings = _settings(data_dir, topic_prefix)
-    inventory = Inventory(settings.data_dir)
+    inventory = _inventory(settings)
     # A board provisioned as sim-N logs in with its own password, so it also works on a locked broker.
     passwords = {d.id: str(d.config["mqtt"]["password"]) for d in inventory.all()}
     root = settings.data_dir / "virtual-boards"

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def add_device(
+    inventory: Inventory,
     data_dir: Path,
     settings: BoardSettings,
     template: dict[str, Any] | None = None,
@@ -25,14 +26,13 @@ def add_device(
     validate_device_id(settings.device_id)
     password = generate_password()
     config = render_config(replace(settings, mqtt_password=password), template)
-    inventory = Inventory(data_dir)
     device = inventory.add(settings.device_id, config, hash_password(password))
     files = write_broker_files(inventory, data_dir, settings.prefix)
     log.debug("provisioned %s; broker files %s, %s", device.id, files.passwd, files.acl)
     return device, files
 
 
-def remove_device(data_dir: Path, device_id: str, prefix: str) -> BrokerFiles:
-    inventory = Inventory(data_dir)
+def remove_device(inventory: Inventory, data_dir: Path, device_id: str, prefix: str) -> BrokerFiles:
+    """`data_dir`: where the broker's files are written."""
     inventory.remove(device_id)
     return write_broker_files(inventory, data_dir, prefix)

@@ -2,7 +2,7 @@
 
 from ingest.registry.completeness import BootCompleteness
 from ingest.registry.presence import DeviceInfo
-from ingest.registry.registry import REGISTRY_FILE, Registry
+from ingest.registry.registry import Registry
 from ingest.registry.status_history import StatusChange
 
-__all__ = ["REGISTRY_FILE", "BootCompleteness", "DeviceInfo", "Registry", "StatusChange"]
+__all__ = ["BootCompleteness", "DeviceInfo", "Registry", "StatusChange"]

@@ -3,41 +3,38 @@ sent to it, by command id."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection, delete, insert, select
 
 from ingest.contract import COMMAND_RESULTS_KEPT
+from ingest.state.schema import command_results
 
 
 class CommandResults:
-    """The caller holds the registry's lock and opens the transaction `add` runs in."""
+    """The caller opens the transaction `add` runs in."""
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS command_results (
-        device TEXT NOT NULL, id TEXT NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL,
-        PRIMARY KEY (device, id)
-    );
-    """
+    def __init__(self, kept: int = COMMAND_RESULTS_KEPT):
+        self.kept = kept
 
-    def __init__(self, db: sqlite3.Connection, kept: int = COMMAND_RESULTS_KEPT):
-        self._db, self.kept = db, kept
-
-    def add(self, device: str, command_id: str, body: bytes, received_ms: int) -> None:
-        """Keeps the device's newest `kept` results (a rowid per insert orders them)."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO command_results VALUES (?, ?, ?, ?)",
-            (device, command_id, received_ms, body.decode()),
+    def add(self, db: Connection, device: str, command_id: str, body: bytes, received_ms: int) -> None:
+        """Keeps the device's newest `kept` results (a row id per insert orders them: a result reported
+        again becomes the newest)."""
+        c = command_results.c
+        db.execute(delete(command_results).where(c.device == device, c.command_id == command_id))
+        db.execute(
+            insert(command_results).values(
+                device=device, command_id=command_id, received_ms=received_ms, body=body.decode()
+            )
         )
-        self._db.execute(
-            "DELETE FROM command_results WHERE device = ?1 AND rowid <= (SELECT rowid FROM "
-            "command_results WHERE device = ?1 ORDER BY rowid DESC LIMIT 1 OFFSET ?2)",
-            (device, self.kept),
-        )
+        oldest_kept = (
+            select(c.id).where(c.device == device).order_by(c.id.desc()).limit(1).offset(self.kept)
+        ).scalar_subquery()
+        db.execute(delete(command_results).where(c.device == device, c.id <= oldest_kept))
 
-    def get(self, device: str, command_id: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT body FROM command_results WHERE device = ? AND id = ?", (device, command_id)
-        ).fetchone()
-        return None if row is None else dict(orjson.loads(row[0]))
+    @staticmethod
+    def get(db: Connection, device: str, command_id: str) -> dict[str, Any] | None:
+        c = command_results.c
+        body = db.scalar(select(c.body).where(c.device == device, c.command_id == command_id))
+        return None if body is None else dict(orjson.loads(body))

@@ -4,11 +4,13 @@ ranges), so the registry can say what a device sent, what came twice and what ne
 from __future__ import annotations
 
 import bisect
-import sqlite3
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, delete, insert, select
+
 from ingest.codec.payload import Telemetry
+from ingest.state.schema import seq_ranges
 
 BOOTS_KEPT = 8
 """Per device; the ranges of older boots are deleted as new boots arrive."""
@@ -63,70 +65,79 @@ class Tally:
 
     devices: dict[str, DeviceCounts]
     ranges: dict[tuple[str, int], SeqRanges]
-    """Copies of the ranges of the boots the batch touched, its seqs added."""
+    """The ranges of the boots the batch touched, its seqs added."""
     forgotten: list[tuple[str, int]]
     """Boots of the batch's devices beyond the newest BOOTS_KEPT."""
     duplicates: int
 
 
 class Completeness:
-    """The ranges of every kept boot, in memory and in `seq_ranges`; the caller holds the registry's lock,
-    opens the transaction `write` runs in and calls `keep` once it is committed."""
+    """The ranges of every kept boot, in `seq_ranges`, read in the transaction that adds to them (the
+    devices' rows locked first by `Presence.lock`), so that processes counting the same device one
+    after the other each see what the other committed."""
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS seq_ranges (
-        device TEXT NOT NULL, boot INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
-        PRIMARY KEY (device, boot, lo)
-    );
-    """
-
-    def __init__(self, db: sqlite3.Connection):
-        self._db = db
-        self._ranges: dict[tuple[str, int], SeqRanges] = {}
-        for device, boot, lo, hi in db.execute("SELECT device, boot, lo, hi FROM seq_ranges ORDER BY lo"):
-            self._ranges.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
-
-    def tally(self, messages: Iterable[tuple[Telemetry, int]]) -> Tally:
-        """Counts telemetry (message, received_ms) on copies: until `keep`, the ranges are as they were,
-        so a batch whose write failed may be counted again without counting it twice."""
+    @staticmethod
+    def tally(db: Connection, messages: Iterable[tuple[Telemetry, int]]) -> Tally:
+        """Counts telemetry (message, received_ms) against the ranges stored; nothing is written."""
+        batch = list(messages)
+        stored = _ranges(db, {t.device for t, _ in batch if t.boot is not None and t.seq is not None})
         devices: dict[str, DeviceCounts] = {}
         ranges: dict[tuple[str, int], SeqRanges] = {}
         total_duplicates = 0
-        for t, received_ms in messages:
+        for t, received_ms in batch:
             counts = devices.setdefault(t.device, DeviceCounts())
             counts.received += len(t.points)
             counts.last_seen_ms = max(counts.last_seen_ms, received_ms)
             if t.boot is not None and t.seq is not None:
                 key = (t.device, t.boot)
                 if key not in ranges:
-                    ranges[key] = SeqRanges(list(self._ranges.get(key, SeqRanges()).ranges))
+                    ranges[key] = stored.get(key, SeqRanges())
                 duplicates = ranges[key].add(t.seq, t.seq + len(t.points) - 1)
                 counts.duplicates += duplicates
                 total_duplicates += duplicates
-        forgotten = _old_boots({**self._ranges, **ranges}, {d for d, _ in ranges})
+        forgotten = _old_boots({**stored, **ranges}, {d for d, _ in ranges})
         return Tally(devices, ranges, forgotten, total_duplicates)
 
-    def write(self, tally: Tally) -> None:
-        self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", list(tally.ranges))
-        self._db.executemany(
-            "INSERT INTO seq_ranges VALUES (?, ?, ?, ?)",
-            [(d, b, lo, hi) for (d, b), r in tally.ranges.items() for lo, hi in r.ranges],
-        )
-        self._db.executemany("DELETE FROM seq_ranges WHERE device = ? AND boot = ?", tally.forgotten)
+    @staticmethod
+    def write(db: Connection, tally: Tally) -> None:
+        c = seq_ranges.c
+        for device, boot in [*tally.ranges, *tally.forgotten]:
+            db.execute(delete(seq_ranges).where(c.device == device, c.boot == boot))
+        rows = [
+            {"device": d, "boot": b, "lo": lo, "hi": hi}
+            for (d, b), r in tally.ranges.items()
+            if (d, b) not in tally.forgotten
+            for lo, hi in r.ranges
+        ]
+        if rows:
+            db.execute(insert(seq_ranges), rows)
 
-    def keep(self, tally: Tally) -> None:
-        """After `write` committed."""
-        self._ranges.update(tally.ranges)
-        for key in tally.forgotten:
-            del self._ranges[key]
-
-    def boots(self, devices: Container[str]) -> dict[str, list[BootCompleteness]]:
+    @staticmethod
+    def boots(db: Connection, devices: Collection[str]) -> dict[str, list[BootCompleteness]]:
         """The kept boots of each of `devices` that has any, oldest first."""
         found: dict[str, list[BootCompleteness]] = {}
-        wanted = [(key, r) for key, r in self._ranges.items() if key[0] in devices]
-        for (device, boot), r in sorted(wanted, key=lambda kr: kr[0]):
+        for (device, boot), r in sorted(_ranges(db, devices).items()):
             found.setdefault(device, []).append(BootCompleteness(boot, r.received(), r.missing()))
         return found
+
+
+_IN_LIST_MOST = 500
+"""Beyond this many devices, their ranges are picked from a read of the whole table."""
+
+
+def _ranges(db: Connection, devices: Collection[str]) -> dict[tuple[str, int], SeqRanges]:
+    wanted = set(devices)
+    if not wanted:
+        return {}
+    c = seq_ranges.c
+    query = select(c.device, c.boot, c.lo, c.hi).order_by(c.device, c.boot, c.lo)
+    if len(wanted) <= _IN_LIST_MOST:
+        query = query.where(c.device.in_(sorted(wanted)))
+    found: dict[tuple[str, int], SeqRanges] = {}
+    for device, boot, lo, hi in db.execute(query):
+        if device in wanted:
+            found.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
+    return found
 
 
 def _old_boots(ranges: Mapping[tuple[str, int], SeqRanges], devices: set[str]) -> list[tuple[str, int]]:

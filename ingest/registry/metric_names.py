@@ -4,11 +4,14 @@ those names were has learned them from the store, once."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
+
+from sqlalchemy import Connection, select
 
 from ingest.codec.payload import Telemetry
 from ingest.contract import MAX_METRICS_PER_DEVICE
+from ingest.state.database import upsert
+from ingest.state.schema import device_metrics, upgrades
 
 
 class MetricNames:
@@ -16,16 +19,10 @@ class MetricNames:
     counts of the telemetry that used them. The caller holds the registry's lock for `claim` and the
     writes, opens the transactions the writes run in and calls `keep` once they are committed."""
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS device_metrics (
-        device TEXT NOT NULL, metric TEXT NOT NULL, PRIMARY KEY (device, metric)
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS upgrades (name TEXT PRIMARY KEY, done_ms INTEGER NOT NULL);
-    """
-
-    def __init__(self, db: sqlite3.Connection, max_metrics: int = MAX_METRICS_PER_DEVICE):
-        self._db, self.max_metrics = db, max_metrics
-        self._stored: set[tuple[str, str]] = set(db.execute("SELECT device, metric FROM device_metrics"))
+    def __init__(self, db: Connection, max_metrics: int = MAX_METRICS_PER_DEVICE):
+        self.max_metrics = max_metrics
+        c = device_metrics.c
+        self._stored: set[tuple[str, str]] = {(d, m) for d, m in db.execute(select(c.device, c.metric))}
         """(device, metric) already in the table: a batch inserts only the pairs it adds."""
         self._claimed: dict[str, frozenset[str]] = {}
         """Each device's claimed names: those stored, and those of telemetry on its way to the store."""
@@ -55,21 +52,30 @@ class MetricNames:
         """At most `max_metrics` of each device's names, the first in sorted order."""
         return {(d, m) for d, metrics in names.items() for m in sorted(metrics)[: self.max_metrics]}
 
-    def write(self, pairs: set[tuple[str, str]]) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO device_metrics VALUES (?, ?)", pairs)
+    @staticmethod
+    def write(db: Connection, pairs: set[tuple[str, str]]) -> None:
+        if pairs:
+            rows = [{"device": d, "metric": m} for d, m in sorted(pairs)]
+            db.execute(upsert(db, device_metrics).on_conflict_do_nothing(), rows)
 
     def keep(self, pairs: set[tuple[str, str]]) -> None:
         """After `write` committed."""
         self._stored |= pairs
         self._claim_stored(pairs)
 
-    def upgraded(self) -> bool:
+    @staticmethod
+    def upgraded(db: Connection) -> bool:
         """True once the registry holds its devices' names: learned from the store, or none to learn."""
-        return self._db.execute("SELECT 1 FROM upgrades WHERE name = 'metric_names'").fetchone() is not None
+        return db.scalar(select(upgrades.c.name).where(upgrades.c.name == _UPGRADE)) is not None
 
-    def mark_upgraded(self, done_ms: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO upgrades VALUES ('metric_names', ?)", (done_ms,))
+    @staticmethod
+    def mark_upgraded(db: Connection, done_ms: int) -> None:
+        mark = upsert(db, upgrades).values(name=_UPGRADE, done_ms=done_ms)
+        db.execute(mark.on_conflict_do_update(index_elements=[upgrades.c.name], set_={"done_ms": done_ms}))
 
     def _claim_stored(self, pairs: Iterable[tuple[str, str]]) -> None:
         for device, metric in pairs:
             self._claimed[device] = self._claimed.get(device, frozenset()) | {metric}
+
+
+_UPGRADE = "metric_names"

@@ -1,18 +1,19 @@
-"""Presence: table `devices`, one row per device seen or registered, with when it was first and last
-seen, its last status (online, firmware, signal, boot, extras) and the totals completeness counts for it,
-stored with the sighting in one statement per batch."""
+"""Presence: table `devices`, one row per device seen, with when it was first and last seen, its last
+status (online, firmware, signal, boot, extras) and the totals completeness counts for it."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection, func, select, update
 
 from ingest.codec.payload import Status
 from ingest.registry.completeness import BootCompleteness, DeviceCounts
+from ingest.state.database import greatest, upsert
+from ingest.state.schema import devices
 
 
 @dataclass(frozen=True)
@@ -40,36 +41,45 @@ class DeviceInfo:
 
 
 class Presence:
-    """The devices table and the ids in it; the caller holds the registry's lock and opens the
+    """The devices table and the ids in it; the caller holds the registry's lock, opens the
     transactions the writes run in, and calls `keep` once they are committed."""
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS devices (
-        id TEXT PRIMARY KEY, first_seen_ms INTEGER, last_seen_ms INTEGER, online INTEGER,
-        status_ms INTEGER, fw TEXT, rssi REAL, boot INTEGER, status TEXT NOT NULL DEFAULT '{}',
-        received INTEGER NOT NULL DEFAULT 0, duplicates INTEGER NOT NULL DEFAULT 0
-    );
-    """
-
-    def __init__(self, db: sqlite3.Connection):
-        self._db = db
-        self.known = {row[0] for row in db.execute("SELECT id FROM devices")}
+    def __init__(self, db: Connection):
+        self.known = set(db.scalars(select(devices.c.id)))
         """Ids with a row, read without the lock by `Registry.accepts` on the network thread."""
 
-    def count(self, devices: Mapping[str, DeviceCounts]) -> None:
-        """Adds a batch's counts to its devices' rows, seen when their telemetry was received."""
-        self._db.executemany(
-            "INSERT INTO devices (id, first_seen_ms, last_seen_ms, received, duplicates) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
-            "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms), "
-            "received = received + excluded.received, "
-            "duplicates = duplicates + excluded.duplicates",
-            [(d, c.last_seen_ms, c.last_seen_ms, c.received, c.duplicates) for d, c in devices.items()],
+    @staticmethod
+    def lock(db: Connection, ids: Iterable[str]) -> None:
+        """Gives each device a row and holds it until the transaction ends (PostgreSQL; SQLite's write
+        transaction holds the whole file), in id order: two processes counting the same device wait
+        for each other instead of both reading its ranges as they were."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        db.execute(upsert(db, devices).on_conflict_do_nothing(), [{"id": d} for d in wanted])
+        db.execute(
+            select(devices.c.id).where(devices.c.id.in_(wanted)).order_by(devices.c.id).with_for_update()
         )
 
+    @staticmethod
+    def count(db: Connection, counts: Mapping[str, DeviceCounts]) -> None:
+        """Adds a batch's counts to its devices' rows (locked), seen when their telemetry was received."""
+        c = devices.c
+        for device, n in sorted(counts.items()):
+            db.execute(
+                update(devices)
+                .where(c.id == device)
+                .values(
+                    first_seen_ms=func.coalesce(c.first_seen_ms, n.last_seen_ms),
+                    last_seen_ms=greatest(db, func.coalesce(c.last_seen_ms, 0), n.last_seen_ms),
+                    received=c.received + n.received,
+                    duplicates=c.duplicates + n.duplicates,
+                )
+            )
+
+    @staticmethod
     def set_status(
-        self, device: str, status: Status, received_ms: int, retained: bool
+        db: Connection, device: str, status: Status, received_ms: int, retained: bool
     ) -> tuple[Any, Any, Any]:
         """Stores the device's status; returns (online, fw, boot) as they were before it.
 
@@ -78,39 +88,48 @@ class Presence:
         body = orjson.dumps(
             {**{k: v for k, v in birth.items() if v is not None}, **(status.extra or {})}
         ).decode()
-        known = self._db.execute(
-            "SELECT online, fw, boot FROM devices WHERE id = ?", (device,)
-        ).fetchone() or (None, None, None)
-        self._db.execute(
-            "INSERT INTO devices "
-            "(id, first_seen_ms, last_seen_ms, online, status_ms, fw, rssi, boot, status) "
-            "VALUES (?1, ?2, ?2, ?3, ?2, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
-            "first_seen_ms = COALESCE(first_seen_ms, excluded.first_seen_ms), "
-            "last_seen_ms = CASE WHEN ?8 THEN last_seen_ms "
-            "ELSE MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms) END, "
-            "online = excluded.online, "
-            "status_ms = excluded.status_ms, fw = COALESCE(excluded.fw, fw), "
-            "rssi = COALESCE(excluded.rssi, rssi), boot = COALESCE(excluded.boot, boot), "
-            "status = excluded.status",
-            (device, received_ms, status.online, status.fw, status.rssi, status.boot, body, retained),
+        Presence.lock(db, (device,))
+        c = devices.c
+        before = db.execute(select(c.online, c.fw, c.boot).where(c.id == device)).one()
+        last_seen = (
+            c.last_seen_ms if retained else greatest(db, func.coalesce(c.last_seen_ms, 0), received_ms)
         )
-        return known
+        db.execute(
+            update(devices)
+            .where(c.id == device)
+            .values(
+                first_seen_ms=func.coalesce(c.first_seen_ms, received_ms),
+                last_seen_ms=func.coalesce(last_seen, received_ms),
+                online=status.online,
+                status_ms=received_ms,
+                fw=func.coalesce(status.fw, c.fw),
+                rssi=func.coalesce(status.rssi, c.rssi),
+                boot=func.coalesce(status.boot, c.boot),
+                status=body,
+            )
+        )
+        return before[0], before[1], before[2]
 
-    def keep(self, devices: Iterable[str]) -> None:
-        """After the transaction that gave `devices` their rows committed."""
-        self.known.update(devices)
+    def keep(self, ids: Iterable[str]) -> None:
+        """After the transaction that gave `ids` their rows committed."""
+        self.known.update(ids)
 
-    def select(self, where: str, args: tuple[object, ...]) -> list[DeviceInfo]:
-        """The rows `where` picks, their boots, tags and metrics left for the other concerns to fill."""
-        rows = self._db.execute(
-            "SELECT id, online, first_seen_ms, last_seen_ms, fw, rssi, boot, status, "
-            f"received, duplicates FROM devices {where}",
-            args,
-        ).fetchall()
+    @staticmethod
+    def select(db: Connection, where: Any, limit: int | None = None) -> list[DeviceInfo]:
+        """The rows `where` picks, in id order, their boots, tags and metrics left for the other
+        concerns to fill."""
+        c = devices.c
+        query = (
+            select(c.id, c.online, c.first_seen_ms, c.last_seen_ms, c.fw, c.rssi, c.boot, c.status)
+            .add_columns(c.received, c.duplicates)
+            .where(where)
+            .order_by(c.id)
+            .limit(limit)
+        )
         return [
             DeviceInfo(
                 id=r[0],
-                online=None if r[1] is None else bool(r[1]),
+                online=r[1],
                 first_seen_ms=r[2],
                 last_seen_ms=r[3],
                 fw=r[4],
@@ -120,5 +139,5 @@ class Presence:
                 received=r[8],
                 duplicates=r[9],
             )
-            for r in rows
+            for r in db.execute(query)
         ]

@@ -1,19 +1,21 @@
-"""The device registry (SQLite under the data dir): who was seen, their status, the recent changes of that
+"""The device registry, in the state database: who was seen, their status, the recent changes of that
 status, completeness per boot, command results, each device's static tags and the metric names it uses.
 
 Updated by the writer after a batch is safe (so counts match what is stored) and read by the API; tags are
-also set by `sensorfleet device tag` in another process while the service runs.
+also set by `sensorfleet device tag` in another process while the service runs. Several ingest processes
+may share one state database: every count is read and written in the same transaction, the devices'
+rows locked first, so two processes counting the same device never lose or double a reading.
 
-`Registry` owns the one connection and the one lock and opens every transaction; each concern is a class
-working on that connection inside them, one module and its tables each:
+`Registry` opens every transaction; each concern is a class working inside them, one module and its
+tables each (`ingest.state.schema` declares them):
 - `presence`: `devices`, the row of each device (first and last seen, status, totals) — `DeviceInfo`;
 - `completeness`: `seq_ranges`, the seqs received per boot and the counts of a batch — `BootCompleteness`;
 - `status_history`: `status_changes`, written in the transaction that stores the status — `StatusChange`;
 - `command_results`: `command_results`, the newest results per device;
-- `tags`: `device_tags`, kept in memory and re-read when another process commits;
+- `tags`: `device_tags`, kept in memory and re-read when `tags_version` moves;
 - `metric_names`: `device_metrics` and the one-time upgrade mark in `upgrades`.
-Writes change the in-memory copies only after their transaction commits, so a failed write leaves memory
-as the database is.
+What a process keeps in memory (known ids, claimed metric names, tags) changes only after the
+transaction that wrote it commits, so a failed write leaves memory as the database is.
 """
 
 from __future__ import annotations
@@ -23,32 +25,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from ingest.codec.payload import Status, Telemetry
 from ingest.contract import COMMAND_RESULTS_KEPT, MAX_METRICS_PER_DEVICE
-from ingest.database import open_database, write_transaction
 from ingest.registry.command_results import CommandResults
 from ingest.registry.completeness import Completeness
 from ingest.registry.metric_names import MetricNames
 from ingest.registry.presence import DeviceInfo, Presence
 from ingest.registry.status_history import STATUS_CHANGES_KEPT, StatusChange, StatusHistory
 from ingest.registry.tags import TAGS_CHECK_S, Tags, check_device_id, check_tags
+from ingest.state.database import StateDatabase
+from ingest.state.schema import devices
 
 log = logging.getLogger(__name__)
 
 StatusListener = Callable[[str, Status, StatusChange | None], None]
 """(device, status, the change it made or None)"""
-REGISTRY_FILE = "registry.sqlite"
-"""Under the data dir; opened by the service and by `sensorfleet device tag`."""
-_CONCERNS = (Presence, Completeness, StatusHistory, CommandResults, Tags, MetricNames)
 
 
 class Registry:
     def __init__(
         self,
-        path: Path,
+        state: StateDatabase,
         strict: bool = False,
         tags_check_s: float = TAGS_CHECK_S,
         clock: Callable[[], float] = time.monotonic,
@@ -56,16 +55,15 @@ class Registry:
         max_metrics: int = MAX_METRICS_PER_DEVICE,
         command_results_kept: int = COMMAND_RESULTS_KEPT,
     ):
+        self.state = state
         self.strict = strict
-        # Counts, not readings: after a power cut the last few batches may be counted again, never lost.
-        self._db = open_database(path, "".join(c.SCHEMA for c in _CONCERNS), synchronous="NORMAL")
         self._lock = threading.Lock()
-        self._presence = Presence(self._db)
-        self._completeness = Completeness(self._db)
-        self._status_history = StatusHistory(self._db, status_changes_kept)
-        self._command_results = CommandResults(self._db, command_results_kept)
-        self._tags = Tags(self._db, tags_check_s, clock)
-        self._metric_names = MetricNames(self._db, max_metrics)
+        with state.read() as db:
+            self._presence = Presence(db)
+            self._tags = Tags(db, tags_check_s, clock)
+            self._metric_names = MetricNames(db, max_metrics)
+        self._status_history = StatusHistory(status_changes_kept)
+        self._command_results = CommandResults(command_results_kept)
         self.status_listeners: list[StatusListener] = []
         """Called after each status is stored, in the writer's thread (e.g. the API's event stream)."""
 
@@ -74,7 +72,8 @@ class Registry:
         return self._metric_names.max_metrics
 
     def accepts(self, device: str) -> bool:
-        """In strict mode only registered devices are stored; otherwise devices register themselves."""
+        """In strict mode only devices the registry knows are stored; otherwise devices make themselves
+        known."""
         return not self.strict or device in self._presence.known
 
     def claim_metrics(self, device: str, names: set[str]) -> set[str]:
@@ -88,13 +87,12 @@ class Registry:
 
     def needs_metric_names(self) -> bool:
         """True for a registry kept before device metric names were: the store has to name them once."""
-        with self._lock:
-            if self._metric_names.upgraded():
+        with self._lock, self.state.write() as db:
+            if MetricNames.upgraded(db):
                 return False
             if self._presence.known:
                 return True
-            with write_transaction(self._db):  # a new registry: there is nothing to learn
-                self._metric_names.mark_upgraded(0)
+            MetricNames.mark_upgraded(db, 0)  # a new registry: there is nothing to learn
             return False
 
     def seed_metric_names(self, names: Mapping[str, Iterable[str]]) -> None:
@@ -102,9 +100,9 @@ class Registry:
         for), at most `max_metrics` per device."""
         pairs = self._metric_names.capped(names)
         with self._lock:
-            with write_transaction(self._db):
-                self._metric_names.write(pairs)
-                self._metric_names.mark_upgraded(int(time.time() * 1000))
+            with self.state.write() as db:
+                MetricNames.write(db, pairs)
+                MetricNames.mark_upgraded(db, int(time.time() * 1000))
             self._metric_names.keep(pairs)
 
     def record(self, messages: Iterable[tuple[Telemetry, int]]) -> int:
@@ -113,14 +111,16 @@ class Registry:
         Counts, ranges and metric names are committed together: a failed write leaves them all as they
         were, so the writer may apply the same messages again without counting them twice."""
         batch = list(messages)
+        if not batch:
+            return 0
         with self._lock:
-            tally = self._completeness.tally(batch)
             pairs = self._metric_names.unstored(batch)
-            with write_transaction(self._db):
-                self._presence.count(tally.devices)
-                self._completeness.write(tally)
-                self._metric_names.write(pairs)
-            self._completeness.keep(tally)
+            with self.state.write() as db:
+                Presence.lock(db, (t.device for t, _ in batch))
+                tally = Completeness.tally(db, batch)
+                Presence.count(db, tally.devices)
+                Completeness.write(db, tally)
+                MetricNames.write(db, pairs)
             self._metric_names.keep(pairs)
             self._presence.keep(tally.devices)
         return tally.duplicates
@@ -129,14 +129,14 @@ class Registry:
         """A retained status is the broker's copy from earlier: it does not say the device was seen now.
 
         A status that changes `online`, `boot` or `fw` is also added to the device's status changes (and
-        given to `status_listeners` with the status). A
-        retained one is compared like any other: the broker redelivers it on every reconnect, usually
-        repeating what is known (nothing to add), but after an outage it may be the only news of a change,
-        and the fresh copy of a change queued for the session may arrive after it (then it is the repeat)."""
+        given to `status_listeners` with the status). A retained one is compared like any other: the
+        broker redelivers it on every reconnect, usually repeating what is known (nothing to add), but
+        after an outage it may be the only news of a change, and the fresh copy of a change queued for
+        the session may arrive after it (then it is the repeat)."""
         with self._lock:
-            with write_transaction(self._db):
-                known = self._presence.set_status(device, status, received_ms, retained)
-                change = self._status_history.add(device, known, status, received_ms, retained)
+            with self.state.write() as db:
+                known = Presence.set_status(db, device, status, received_ms, retained)
+                change = self._status_history.add(db, device, known, status, received_ms, retained)
             self._presence.keep((device,))
         for listener in self.status_listeners:
             try:
@@ -146,22 +146,23 @@ class Registry:
 
     def status_changes(self, device: str, limit: int = STATUS_CHANGES_KEPT) -> list[StatusChange]:
         """The device's recorded status changes, newest first."""
-        with self._lock:
-            return self._status_history.changes(device, limit)
+        with self.state.read() as db:
+            return StatusHistory.changes(db, device, limit)
 
     def record_command_result(self, device: str, command_id: str, body: bytes, received_ms: int) -> None:
-        with self._lock, write_transaction(self._db):
-            self._command_results.add(device, command_id, body, received_ms)
+        with self.state.write() as db:
+            self._command_results.add(db, device, command_id, body, received_ms)
 
     def command_result(self, device: str, command_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._command_results.get(device, command_id)
+        with self.state.read() as db:
+            return CommandResults.get(db, device, command_id)
 
     def tags_for(self, device: str) -> Mapping[str, str]:
         """The device's tags as of at most `tags_check_s` ago; a dict lookup unless it is time to check."""
         if self._tags.due():
-            with self._lock:
-                self._tags.check()
+            with self._lock, self.state.read() as db:
+                self._tags.checked()
+                self._tags.reload_if_changed(db)
         return self._tags.of(device)
 
     def update_tags(
@@ -177,27 +178,23 @@ class Registry:
         check_device_id(device)
         check_tags(tags, remove)
         with self._lock:
-            with write_transaction(self._db):
-                now = self._tags.write(device, tags, remove, replace)
-            return self._tags.keep(device, now)
+            with self.state.write() as db:
+                now, version = Tags.write(db, device, tags, remove, replace)
+            return self._tags.keep(device, now, version)
 
     def device(self, device: str) -> DeviceInfo | None:
-        found = self._select("WHERE id = ?", (device,))
+        found = self._select(devices.c.id == device)
         return found[0] if found else None
 
     def devices(self, after: str = "", limit: int = -1) -> list[DeviceInfo]:
         """Devices in id order: those after `after`, at most `limit` of them (all with -1)."""
-        return self._select("WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+        return self._select(devices.c.id > after, None if limit < 0 else limit)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _select(self, where: str, args: tuple[object, ...]) -> list[DeviceInfo]:
-        with self._lock:
-            self._tags.reload_if_changed()
-            found = self._presence.select(where, args)
-            boots = self._completeness.boots({d.id for d in found})
+    def _select(self, where: Any, limit: int | None = None) -> list[DeviceInfo]:
+        with self._lock, self.state.read() as db:
+            self._tags.reload_if_changed(db)
+            found = Presence.select(db, where, limit=limit)
+            boots = Completeness.boots(db, [d.id for d in found])
             return [
                 dataclasses.replace(
                     d,

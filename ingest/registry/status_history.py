@@ -3,11 +3,13 @@ its status messages told them."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection, delete, insert, select
+
 from ingest.codec.payload import Status
+from ingest.state.schema import status_changes
 
 STATUS_CHANGES_KEPT = 500
 """Per device; older status changes are deleted as new ones are recorded."""
@@ -28,22 +30,14 @@ class StatusChange:
 
 
 class StatusHistory:
-    """The newest `kept` changes per device; the caller holds the registry's lock and opens the
-    transaction `add` runs in."""
+    """The newest `kept` changes per device; the caller opens the transaction `add` runs in."""
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS status_changes (
-        id INTEGER PRIMARY KEY, device TEXT NOT NULL, at_ms INTEGER NOT NULL, online INTEGER NOT NULL,
-        fw TEXT, boot INTEGER, changed TEXT NOT NULL, retained INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS status_changes_by_device ON status_changes (device, id);
-    """
-
-    def __init__(self, db: sqlite3.Connection, kept: int = STATUS_CHANGES_KEPT):
-        self._db, self.kept = db, kept
+    def __init__(self, kept: int = STATUS_CHANGES_KEPT):
+        self.kept = kept
 
     def add(
         self,
+        db: Connection,
         device: str,
         known: tuple[Any, Any, Any],
         status: Status,
@@ -71,26 +65,35 @@ class StatusHistory:
             changed=tuple(changed),
             retained=retained,
         )
-        self._db.execute(
-            "INSERT INTO status_changes (device, at_ms, online, fw, boot, changed, retained) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (device, change.at_ms, change.online, change.fw, change.boot, ",".join(changed), retained),
+        c = status_changes.c
+        db.execute(
+            insert(status_changes).values(
+                device=device,
+                at_ms=change.at_ms,
+                online=change.online,
+                fw=change.fw,
+                boot=change.boot,
+                changed=",".join(changed),
+                retained=retained,
+            )
         )
         # One index seek to the oldest row kept: a status change is rare, trimming at each one is cheap.
-        self._db.execute(
-            "DELETE FROM status_changes WHERE device = ?1 AND id <= (SELECT id FROM status_changes "
-            "WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            (device, self.kept),
-        )
+        oldest_kept = (
+            select(c.id).where(c.device == device).order_by(c.id.desc()).limit(1).offset(self.kept)
+        ).scalar_subquery()
+        db.execute(delete(status_changes).where(c.device == device, c.id <= oldest_kept))
         return change
 
-    def changes(self, device: str, limit: int) -> list[StatusChange]:
+    @staticmethod
+    def changes(db: Connection, device: str, limit: int) -> list[StatusChange]:
         """Newest first."""
-        rows = self._db.execute(
-            "SELECT at_ms, online, fw, boot, changed, retained FROM status_changes "
-            "WHERE device = ? ORDER BY id DESC LIMIT ?",
-            (device, limit),
-        ).fetchall()
+        c = status_changes.c
+        rows = db.execute(
+            select(c.at_ms, c.online, c.fw, c.boot, c.changed, c.retained)
+            .where(c.device == device)
+            .order_by(c.id.desc())
+            .limit(limit)
+        )
         return [
             StatusChange(at, bool(online), fw, boot, tuple(changed.split(",")), bool(retained))
             for at, online, fw, boot, changed, retained in rows

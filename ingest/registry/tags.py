@@ -5,20 +5,22 @@ Every tag lands on each InfluxDB point of the device, so a tag must be one the l
 as is and must not take the name of a column the pipeline writes (`device`, `time`, `seq`, ...).
 
 Tags are set by `sensorfleet device tag` in another process while the service runs: the service keeps
-them in memory and re-reads them when the database says another connection committed, checked at most
-every `check_s` on the write path.
+them in memory and re-reads them when `tags_version` has moved, checked at most every `check_s` on the
+write path.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from sqlalchemy import Connection, delete, insert, select
+
 from ingest.codec.lineprotocol import escape_key
 from ingest.contract import DEVICE_ID, MAX_TAG_VALUE_CHARS, METRIC_NAME, RESERVED_TAG_KEYS
-from ingest.database import data_version
 from ingest.errors import ConfigError, PayloadError
+from ingest.state.database import upsert
+from ingest.state.schema import device_tags, tags_version
 
 TAGS_CHECK_S = 2.0
 _NO_TAGS: Mapping[str, str] = {}
@@ -74,70 +76,75 @@ class Tags:
     everything but `due` and `of`, opens the transaction `write` runs in and calls `keep` once it is
     committed."""
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS device_tags (
-        device TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (device, key)
-    );
-    """
-
     def __init__(
-        self,
-        db: sqlite3.Connection,
-        check_s: float = TAGS_CHECK_S,
-        clock: Callable[[], float] = time.monotonic,
+        self, db: Connection, check_s: float = TAGS_CHECK_S, clock: Callable[[], float] = time.monotonic
     ):
-        self._db, self._check_s, self._clock = db, check_s, clock
+        self._check_s, self._clock = check_s, clock
         self._tags: Mapping[str, Mapping[str, str]] = {}
-        self._data_version = -1
+        self._version = -1
         self._checked_at = clock()
-        self.reload_if_changed()
+        self.reload_if_changed(db)
 
     def due(self) -> bool:
         return self._clock() - self._checked_at >= self._check_s
 
-    def check(self) -> None:
+    def checked(self) -> None:
         self._checked_at = self._clock()
-        self.reload_if_changed()
 
     def of(self, device: str) -> Mapping[str, str]:
         return self._tags.get(device, _NO_TAGS)
 
-    def reload_if_changed(self) -> None:
-        """Re-reads the tags when another connection (the CLI) has committed since the last look.
-
-        The service's own writes of counts and status do not cost a re-read; any other commit costs one
-        small one."""
-        version = data_version(self._db)
-        if version == self._data_version:
+    def reload_if_changed(self, db: Connection) -> None:
+        """Re-reads the tags when any process (the CLI, another ingest) has changed them since the
+        last look: one small read of `tags_version`, and the tags only when it moved."""
+        version = _version(db)
+        if version == self._version:
             return
         tags: dict[str, dict[str, str]] = {}
-        for device, key, value in self._db.execute("SELECT device, key, value FROM device_tags"):
+        for device, key, value in db.execute(
+            select(device_tags.c.device, device_tags.c.key, device_tags.c.value)
+        ):
             tags.setdefault(device, {})[key] = value
-        self._tags, self._data_version = tags, version
+        self._tags, self._version = tags, version
 
+    @staticmethod
     def write(
-        self, device: str, tags: Mapping[str, str], remove: Iterable[str], replace: bool
-    ) -> dict[str, str]:
+        db: Connection, device: str, tags: Mapping[str, str], remove: Iterable[str], replace: bool
+    ) -> tuple[dict[str, str], int]:
         """Sets `tags` (the others kept, or dropped when `replace`) and removes `remove`; returns the
-        device's tags now. The caller has checked them with `check_device_id` and `check_tags`."""
-        if replace:
-            self._db.execute("DELETE FROM device_tags WHERE device = ?", (device,))
-        self._db.executemany(
-            "DELETE FROM device_tags WHERE device = ? AND key = ?", [(device, k) for k in remove]
+        device's tags now and the tags' version this write made. The caller has checked them with
+        `check_device_id` and `check_tags`."""
+        c = device_tags.c
+        gone = [*remove, *tags] if not replace else None
+        if gone is None:
+            db.execute(delete(device_tags).where(c.device == device))
+        elif gone:
+            db.execute(delete(device_tags).where(c.device == device, c.key.in_(gone)))
+        if tags:
+            db.execute(
+                insert(device_tags), [{"device": device, "key": k, "value": v} for k, v in tags.items()]
+            )
+        version = upsert(db, tags_version).values(id=1, version=1)
+        db.execute(
+            version.on_conflict_do_update(
+                index_elements=[tags_version.c.id], set_={"version": tags_version.c.version + 1}
+            )
         )
-        self._db.executemany(
-            "INSERT OR REPLACE INTO device_tags VALUES (?, ?, ?)", [(device, k, v) for k, v in tags.items()]
-        )
-        rows = self._db.execute(
-            "SELECT key, value FROM device_tags WHERE device = ? ORDER BY key", (device,)
-        ).fetchall()
-        return dict(rows)
+        rows = db.execute(select(c.key, c.value).where(c.device == device).order_by(c.key))
+        return {key: value for key, value in rows}, _version(db)
 
-    def keep(self, device: str, tags: dict[str, str]) -> Mapping[str, str]:
-        """After `write` committed; returns the device's tags now."""
+    def keep(self, device: str, tags: dict[str, str], version: int) -> Mapping[str, str]:
+        """After `write` committed; returns the device's tags now. When no other process changed tags
+        since the last look, this process's copy is current: its own write costs no re-read."""
+        if version == self._version + 1:
+            self._version = version
         # A new dict, not an update in place: the write path reads it without the lock.
         updated = {d: t for d, t in self._tags.items() if d != device}
         if tags:
             updated[device] = tags
         self._tags = updated
         return updated.get(device, _NO_TAGS)
+
+
+def _version(db: Connection) -> int:
+    return db.scalar(select(tags_version.c.version).where(tags_version.c.id == 1)) or 0

@@ -6,12 +6,15 @@ Like InfluxDB, a field keeps the type it was first written with; a point that co
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-from ingest.database import open_database, write_transaction
 from ingest.errors import PermanentStoreError
+from ingest.files import private_dir, private_file
 from ingest.points import FieldValue, Point
 from ingest.storage.base import (
     Agg,
@@ -22,6 +25,37 @@ from ingest.storage.base import (
     check_series,
     check_wanted,
 )
+
+
+def open_database(
+    path: Path, schema: str, synchronous: Literal["FULL", "NORMAL"] = "FULL"
+) -> sqlite3.Connection:
+    """A connection shared by threads under the caller's lock, its tables created from `schema` (DDL that
+    keeps existing tables); WAL so readers never wait for the writer.
+
+    FULL syncs every commit: what was committed survives a power cut, as acknowledged data must."""
+    private_dir(path.parent)
+    private_file(path)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.executescript(schema)
+    return db
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on a connection from `open_database` (the caller holds its lock):
+    committed when the block ends, rolled back if it raises, so the connection is never left inside
+    an open transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (

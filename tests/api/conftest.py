@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from ingest.api.config import ApiSettings
 from ingest.api.tokens import Scope, TokenStore
 from ingest.app import build_app
-from ingest.registry import REGISTRY_FILE, Registry
+from ingest.registry import Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
+from ingest.state.migrate import open_state
 from ingest.storage.base import Store
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
@@ -54,7 +55,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tokens(data_dir: Path) -> TokenStore:
-    return TokenStore(data_dir)
+    return TokenStore(open_state(data_dir))
 
 
 @pytest.fixture
@@ -65,9 +66,8 @@ def secrets(tokens: TokenStore) -> dict[Scope, str]:
 
 @pytest.fixture
 def registry(data_dir: Path) -> Iterator[Registry]:
-    found = Registry(data_dir / REGISTRY_FILE)
+    found = Registry(open_state(data_dir))
     yield found
-    found.close()
 
 
 @pytest.fixture
@@ -100,4 +100,3 @@ def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[ServeProcess]:
     )
     found.start()
     yield found
-    found.close()

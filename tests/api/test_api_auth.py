@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from ingest.api.config import ApiSettings
 from ingest.api.tokens import Scope, TokenStore
 from ingest.cli import app as cli
+from ingest.state.migrate import open_state
 from ingest.storage.sqlite import SqliteStore
 
 READ_PATHS = [
@@ -61,9 +63,11 @@ def test_scopes_nest(
         assert api.get("/api/v1/devices", headers=bearer(secrets[scope])).status_code == 200
 
 
-def test_tokens_are_stored_hashed(tokens: TokenStore) -> None:
+def test_tokens_are_stored_hashed(tokens: TokenStore, data_dir: Path) -> None:
     secret, _ = tokens.create(Scope.ADMIN)
-    assert secret.encode() not in tokens.path.read_bytes()
+    stored = b"".join(p.read_bytes() for p in data_dir.iterdir() if p.is_file())  # the WAL too
+    assert hashlib.sha256(secret.encode()).hexdigest().encode() in stored
+    assert secret.encode() not in stored
     assert tokens.verify(secret) is not None and tokens.verify(secret + "x") is None
 
 
@@ -108,7 +112,7 @@ def test_token_cli_create_list_revoke(tmp_path: Path) -> None:
     )
     assert created.exit_code == 0, created.output
     secret = created.stdout.strip().splitlines()[-1]
-    store = TokenStore(tmp_path)
+    store = TokenStore(open_state(tmp_path))
     token = store.verify(secret)
     assert token is not None and token.scope is Scope.COMMAND and token.name == "ci"
     listed = runner.invoke(cli, ["token", "list", "--data-dir", data_dir])

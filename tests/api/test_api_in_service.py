@@ -61,7 +61,7 @@ def service(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[IngestService]:
 def test_a_command_reaches_the_device_and_its_result_comes_back(
     service: IngestService, mosquitto: Mosquitto
 ) -> None:
-    secret = TokenStore(service.settings.data_dir).create(Scope.COMMAND)[0]
+    secret = TokenStore(service.state).create(Scope.COMMAND)[0]
     app = build_app(service, ApiSettings(command_timeout_s=2))
     api = TestClient(app, headers=bearer(secret))
     device = PahoDevice(mosquitto.port, "dev-1")

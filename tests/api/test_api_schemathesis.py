@@ -35,7 +35,7 @@ def api_schema(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[schemathesis.sc
         load_settings(data_dir=tmp_path / "data", mqtt_url=mosquitto.url, client_id="schema-test"),
         store=store,
     )
-    SECRET["admin"] = TokenStore(service.settings.data_dir).create(Scope.ADMIN)[0]
+    SECRET["admin"] = TokenStore(service.state).create(Scope.ADMIN)[0]
     app = build_app(
         service,
         # Schemathesis tries wrong tokens on every route: the failed-authentication limit would answer them

@@ -40,7 +40,7 @@ def stream_url(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[str, str]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started and service.broker_connected(), 20, "uvicorn and the intake")
-    yield f"http://127.0.0.1:{port}", TokenStore(service.settings.data_dir).create(Scope.READ)[0]
+    yield f"http://127.0.0.1:{port}", TokenStore(service.state).create(Scope.READ)[0]
     server.should_exit = True
     thread.join(20)
     service.stop()

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from ingest.api.tokens import Scope, TokenStore
 from ingest.provision.virtual import VirtualFleet, build_fleet
+from ingest.state.migrate import open_state
 from support.browser import DESKTOP, PHONE, PageProblems, screenshot
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
@@ -68,7 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         config_file.write_text(json.dumps(config))
     try:
         wait_until(lambda: _healthy(api, serve), 30, "sensorfleet serve")
-        secret, _ = TokenStore(data).create(Scope.COMMAND, name="browser test")
+        secret, _ = TokenStore(open_state(data)).create(Scope.COMMAND, name="browser test")
         api.headers["Authorization"] = f"Bearer {secret}"
         fleet.start()
         s = Stack(base, secret, api, fleet, broker.port)

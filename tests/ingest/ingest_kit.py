@@ -14,6 +14,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.state.database import STATE_FILE
 from support.influx import InfluxDB
 from support.procs import wait_until
 from support.serve import ServeProcess
@@ -23,13 +24,13 @@ class IngestProcess(ServeProcess):
     """`sensorfleet serve` with readers for what it keeps in its data dir."""
 
     def dead_letters(self) -> list[tuple[str, str, bytes]]:
-        with sqlite3.connect(self.data_dir / "deadletters.sqlite") as db:
+        with sqlite3.connect(self.data_dir / STATE_FILE) as db:
             rows = db.execute("SELECT topic, reason, payload FROM dead_letters ORDER BY id").fetchall()
         return [(t, r, bytes(p)) for t, r, p in rows]
 
     def registry_device(self, device: str) -> tuple[int, int]:
         """(received, duplicates) as the registry counts them."""
-        with sqlite3.connect(self.data_dir / "registry.sqlite") as db:
+        with sqlite3.connect(self.data_dir / STATE_FILE) as db:
             row = db.execute("SELECT received, duplicates FROM devices WHERE id = ?", (device,)).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 

@@ -10,6 +10,7 @@ from ingest.api.tokens import Scope, TokenStore
 from ingest.app import build_app
 from ingest.service import IngestService
 from ingest.settings import load_settings
+from ingest.state.migrate import open_state
 
 
 def test_readyz_and_metrics_need_a_read_token_healthz_does_not(tmp_path: Path) -> None:
@@ -19,7 +20,7 @@ def test_readyz_and_metrics_need_a_read_token_healthz_does_not(tmp_path: Path) -
     for path in ("/readyz", "/metrics"):
         assert client.get(path).status_code == 401, path
         assert client.get(path, headers={"Authorization": "Bearer sft_wrong"}).status_code == 401, path
-    token, _ = TokenStore(tmp_path).create(Scope.READ, "probe")
+    token, _ = TokenStore(open_state(tmp_path)).create(Scope.READ, "probe")
     auth = {"Authorization": f"Bearer {token}"}
     assert "sensorfleet_messages_received_total 0" in client.get("/metrics", headers=auth).text
     # Not started, so not connected to a broker: not ready, and the 503 is the probe's answer, not auth's.

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from ingest.codec.payload import Status, Telemetry
 from ingest.points import Point
 from ingest.registry import Registry
 from ingest.registry.completeness import SeqRanges
+from ingest.state.database import STATE_FILE
+from ingest.state.migrate import open_state
 
 
 def test_ranges_merge_count_duplicates_and_name_gaps() -> None:
@@ -33,14 +37,13 @@ def batch(device: str, boot: int, seq: int, n: int) -> Telemetry:
 
 
 def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite")
+    registry = Registry(open_state(tmp_path))
     assert registry.record([(batch("dev-1", 1, 0, 10), 5), (batch("dev-1", 1, 15, 5), 6)]) == 0
     assert registry.record([(batch("dev-1", 1, 5, 5), 7), (batch("dev-1", 2, 0, 3), 8)]) == 5
     registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 9)
     registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 99, retained=True)
-    registry.close()
 
-    info = Registry(tmp_path / "registry.sqlite").device("dev-1")
+    info = Registry(open_state(tmp_path)).device("dev-1")
     assert info is not None
     assert (info.received, info.duplicates, info.missing) == (23, 5, 5)
     assert [(b.boot, b.received, b.missing) for b in info.boots] == [(1, 15, [(10, 14)]), (2, 3, [])]
@@ -49,28 +52,56 @@ def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
 
 
 def test_strict_mode_accepts_only_devices_the_registry_knows(tmp_path: Path) -> None:
-    assert not Registry(tmp_path / "registry.sqlite", strict=True).accepts("dev-1")
-    Registry(tmp_path / "registry.sqlite").record([(batch("dev-1", 1, 0, 1), 1)])
-    strict = Registry(tmp_path / "registry.sqlite", strict=True)
+    assert not Registry(open_state(tmp_path), strict=True).accepts("dev-1")
+    Registry(open_state(tmp_path)).record([(batch("dev-1", 1, 0, 1), 1)])
+    strict = Registry(open_state(tmp_path), strict=True)
     assert strict.accepts("dev-1") and not strict.accepts("dev-2")
 
 
 def test_a_batch_whose_registry_write_fails_is_counted_once_when_applied_again(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite")
+    registry = Registry(open_state(tmp_path))
     registry.record([(batch("dev-1", 1, 0, 10), 5)])
-    with sqlite3.connect(tmp_path / "registry.sqlite") as other:
+    with sqlite3.connect(tmp_path / STATE_FILE) as other:
         other.execute(
             "CREATE TRIGGER full BEFORE INSERT ON device_metrics BEGIN SELECT RAISE(ABORT, 'full'); END"
         )
     retry = [(batch("dev-1", 1, 10, 5), 6), (batch("dev-2", 1, 0, 5), 6)]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         registry.record(retry)
-    with sqlite3.connect(tmp_path / "registry.sqlite") as other:
+    with sqlite3.connect(tmp_path / STATE_FILE) as other:
         other.execute("DROP TRIGGER full")
     assert registry.device("dev-2") is None
     assert registry.record(retry) == 0
     info = registry.device("dev-1")
     assert info is not None
     assert (info.received, info.duplicates, [(b.boot, b.received) for b in info.boots]) == (15, 0, [(1, 15)])
-    reopened = Registry(tmp_path / "registry.sqlite").device("dev-2")
+    reopened = Registry(open_state(tmp_path)).device("dev-2")
     assert reopened is not None and (reopened.received, reopened.metrics) == (5, ("seq", "v"))
+
+
+def test_two_processes_counting_one_device_at_once_neither_lose_nor_double_a_reading(
+    state_url: str, tmp_path: Path
+) -> None:
+    """Two registries on their own connections to one database, as two ingest processes, count
+    overlapping batches of one boot in lockstep: every batch starts while the other's may be open."""
+    states = [open_state(tmp_path / "data", state_url) for _ in range(2)]
+    registries = [Registry(s) for s in states]
+    start = threading.Barrier(2)
+    duplicates = [0, 0]
+
+    def count(worker: int, first_seq: int) -> None:
+        for seq in range(first_seq, first_seq + 100, 10):
+            start.wait()
+            duplicates[worker] += registries[worker].record([(batch("dev-1", 1, seq, 10), seq)])
+
+    workers = [threading.Thread(target=count, args=(i, 50 * i)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    info = registries[0].device("dev-1")
+    assert info is not None
+    assert (info.received, info.duplicates, sum(duplicates)) == (200, 50, 50)
+    assert [(b.boot, b.received, b.missing) for b in info.boots] == [(1, 150, [])]
+    for s in states:
+        s.close()

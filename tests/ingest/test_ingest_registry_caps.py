@@ -13,6 +13,7 @@ from ingest.metrics import Metrics
 from ingest.pipeline.router import Router
 from ingest.pipeline.work import Message, Readings, Rejected
 from ingest.registry import Registry
+from ingest.state.migrate import open_state
 
 
 def message(topic: str, doc: object) -> Message:
@@ -20,7 +21,7 @@ def message(topic: str, doc: object) -> Message:
 
 
 def test_a_device_may_use_at_most_max_metrics_names(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite", max_metrics=10)
+    registry = Registry(open_state(tmp_path), max_metrics=10)
     router = Router("sf", Limits(), registry, Metrics())
     first = router.route(message("sf/dev-1/telemetry", {f"m{i}": 1.0 for i in range(8)}))
     assert not isinstance(first, Rejected)
@@ -37,14 +38,13 @@ def test_a_device_may_use_at_most_max_metrics_names(tmp_path: Path) -> None:
     # Names stored with counted telemetry survive a restart.
     assert first.telemetry is not None
     registry.record([(first.telemetry, 1)])
-    registry.close()
-    again = Registry(tmp_path / "registry.sqlite", max_metrics=10)
+    again = Registry(open_state(tmp_path), max_metrics=10)
     info = again.device("dev-1")
     assert info is not None and info.metrics == tuple(sorted(f"m{i}" for i in range(8)))
 
 
 def test_command_results_keep_the_newest_per_device(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite", command_results_kept=5)
+    registry = Registry(open_state(tmp_path), command_results_kept=5)
     for i in range(12):
         registry.record_command_result("dev-1", f"c{i}", orjson.dumps({"id": f"c{i}", "ok": True}), i)
     registry.record_command_result("dev-2", "c0", b'{"id":"c0","ok":true}', 0)

@@ -12,6 +12,7 @@ from ingest.contract import MAX_TAG_VALUE_CHARS
 from ingest.errors import ConfigError
 from ingest.registry import Registry
 from ingest.registry.tags import parse_assignment
+from ingest.state.migrate import open_state
 
 
 class Clock:
@@ -23,7 +24,7 @@ class Clock:
 
 
 def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite")
+    registry = Registry(open_state(tmp_path))
     assert registry.tags_for("dev-1") == {}
     assert registry.update_tags("dev-1", {"site": "greenhouse-2", "room": "A 1"}) == {
         "site": "greenhouse-2",
@@ -34,9 +35,8 @@ def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
     assert registry.update_tags("dev-2", {"rack": "7"}, replace=True) == {"rack": "7"}
     registry.update_tags("dev-3", {"site": "x"})
     assert registry.update_tags("dev-3", remove=["site", "never.set"]) == {}
-    registry.close()
 
-    reopened = Registry(tmp_path / "registry.sqlite")
+    reopened = Registry(open_state(tmp_path))
     assert reopened.tags_for("dev-1") == {"site": "lab"}
     assert reopened.tags_for("dev-2") == {"rack": "7"}
     assert reopened.tags_for("dev-3") == {}
@@ -64,18 +64,17 @@ def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
 def test_invalid_tags_are_refused_and_nothing_is_stored(
     tmp_path: Path, tags: dict[str, str], remove: list[str], message: str
 ) -> None:
-    registry = Registry(tmp_path / "registry.sqlite")
+    registry = Registry(open_state(tmp_path))
     registry.update_tags("dev-1", {"site": "before"})
     with pytest.raises(ConfigError, match=message):
         registry.update_tags("dev-1", {"zone": "fine", **tags}, remove=remove)
     assert registry.tags_for("dev-1") == {"site": "before"}
-    registry.close()
-    assert Registry(tmp_path / "registry.sqlite").tags_for("dev-1") == {"site": "before"}
+    assert Registry(open_state(tmp_path)).tags_for("dev-1") == {"site": "before"}
 
 
 def test_an_invalid_device_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="device id"):
-        Registry(tmp_path / "registry.sqlite").update_tags("Dev 1", {"site": "x"})
+        Registry(open_state(tmp_path)).update_tags("Dev 1", {"site": "x"})
 
 
 def test_parse_assignment() -> None:
@@ -89,10 +88,10 @@ def test_a_running_registry_sees_tags_another_process_set_within_the_check_inter
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    service = Registry(tmp_path / "registry.sqlite", tags_check_s=2.0, clock=clock)
+    service = Registry(open_state(tmp_path), tags_check_s=2.0, clock=clock)
     assert service.tags_for("dev-1") == {}
 
-    cli = Registry(tmp_path / "registry.sqlite")  # another connection, as `sensorfleet device tag` opens
+    cli = Registry(open_state(tmp_path))  # another connection, as `sensorfleet device tag` opens
     cli.update_tags("dev-1", {"site": "lab"})
     clock.now += 1.0
     assert service.tags_for("dev-1") == {}, "looked again before the interval was up"
@@ -107,7 +106,7 @@ def test_a_running_registry_sees_tags_another_process_set_within_the_check_inter
 
 def test_the_service_s_own_writes_do_not_reread_the_tags(tmp_path: Path) -> None:
     clock = Clock()
-    service = Registry(tmp_path / "registry.sqlite", tags_check_s=2.0, clock=clock)
+    service = Registry(open_state(tmp_path), tags_check_s=2.0, clock=clock)
     service.update_tags("dev-1", {"site": "lab"})
     service.set_status("dev-1", Status(True), 1)
     before = service.tags_for("dev-1")
@@ -116,9 +115,9 @@ def test_the_service_s_own_writes_do_not_reread_the_tags(tmp_path: Path) -> None
 
 
 def test_devices_show_their_current_tags(tmp_path: Path) -> None:
-    service = Registry(tmp_path / "registry.sqlite", clock=Clock())
+    service = Registry(open_state(tmp_path), clock=Clock())
     service.set_status("dev-1", Status(True), 1)
-    Registry(tmp_path / "registry.sqlite").update_tags("dev-1", {"site": "lab"})
+    Registry(open_state(tmp_path)).update_tags("dev-1", {"site": "lab"})
     info = service.device("dev-1")
     assert info is not None and info.tags == {"site": "lab"}
     assert [d.tags for d in service.devices()] == [{"site": "lab"}]

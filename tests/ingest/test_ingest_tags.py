@@ -12,6 +12,7 @@ from ingest_kit import IngestProcess, Publisher, influx_backend
 
 from ingest.points import Point
 from ingest.registry import Registry
+from ingest.state.migrate import open_state
 from ingest.storage.base import Agg
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
@@ -32,7 +33,7 @@ def by_site(influxd: InfluxDB, db: str) -> dict[str, int]:
 def test_points_carry_the_device_s_tags_and_are_found_by_device_whatever_they_were(
     tmp_path: Path, influxd: InfluxDB, influx_db: str
 ) -> None:
-    registry = Registry(tmp_path / "registry.sqlite")
+    registry = Registry(open_state(tmp_path))
     store = InfluxStore(InfluxHttp(influxd.url, influx_db), tags_for=registry.tags_for)
     registry.update_tags("dev-1", {"site": "greenhouse 2", "v": "a tag named like a metric"})
     store.write([Point("dev-1", BASE_MS + i, {"v": float(i), "seq": i}) for i in range(3)])
@@ -53,7 +54,6 @@ def test_points_carry_the_device_s_tags_and_are_found_by_device_whatever_they_we
     assert store.series("dev-1", "v", BASE_MS, end, Agg.COUNT, 60_000)[0][1] == 4
     assert store.latest_values({"dev-1": ["v"]})["dev-1"]["v"] == (BASE_MS + 3, 3.0)
     store.close()
-    registry.close()
 
 
 def test_a_tag_set_with_the_cli_while_serve_runs_reaches_the_points_written_after(

@@ -21,6 +21,7 @@ from ingest.pipeline.work import Message, Readings
 from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.points import Point
 from ingest.registry import Registry
+from ingest.state.migrate import open_state
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.spool import Spool
@@ -91,14 +92,14 @@ class Harness:
         self.acked: list[int] = []
         self.store = InfluxStore(InfluxHttp(url, "db1", api, token="t0ken" if api == "v2" else None, org="o"))
         self.spool = Spool(tmp_path / "spool", 1 << 20)
-        self.dead = DeadLetters(tmp_path / "dead.sqlite")
+        self.dead = DeadLetters(open_state(tmp_path))
         self.metrics = Metrics()
         config = WriterConfig(flush_interval_s=0.05, write_attempts=3, retry_base_s=0.01)
         self.writer = Writer(
             self.store,
             self.spool,
             self.dead,
-            Registry(tmp_path / "reg.sqlite"),
+            Registry(open_state(tmp_path)),
             self.metrics,
             config,
             self.sleep,

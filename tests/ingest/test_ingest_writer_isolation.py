@@ -25,6 +25,7 @@ from ingest.points import Point
 from ingest.registry import Registry
 from ingest.service import IngestService
 from ingest.settings import load_settings
+from ingest.state.migrate import open_state
 from ingest.storage.spool import Spool
 from ingest.storage.sqlite import SqliteStore
 from support.procs import wait_until
@@ -52,9 +53,9 @@ class Rig:
     def __init__(self, tmp_path: Path, hold_max_s: float = 60.0):
         self.acked: list[str] = []
         self.store = SqliteStore(tmp_path / "telemetry.sqlite")
-        self.registry = FlakyRegistry(tmp_path / "registry.sqlite")
+        self.registry = FlakyRegistry(open_state(tmp_path))
         self.registry.fail = {}
-        self.dead = DeadLetters(tmp_path / "dead.sqlite")
+        self.dead = DeadLetters(open_state(tmp_path))
         config = WriterConfig(flush_interval_s=0.05, hold_retry_s=0.05, hold_max_s=hold_max_s)
         self.writer = Writer(
             self.store, Spool(tmp_path / "spool", 1 << 20), self.dead, self.registry, Metrics(), config
@@ -161,10 +162,10 @@ def test_outages_are_told_from_message_errors() -> None:
 
 def test_a_long_hold_fails_readyz_and_healthz_says_why(tmp_path: Path) -> None:
     service = IngestService(load_settings(data_dir=tmp_path, hold_max_s=0.2))
-    flaky = FlakyRegistry(tmp_path / "flaky.sqlite")
+    flaky = FlakyRegistry(open_state(tmp_path))
     flaky.fail = {"dev-1": OSError(errno.EIO, "Input/output error")}
     service.writer.registry = flaky
-    token, _ = TokenStore(tmp_path).create(Scope.READ, "probe")
+    token, _ = TokenStore(open_state(tmp_path)).create(Scope.READ, "probe")
     client = TestClient(build_app(service), headers={"Authorization": f"Bearer {token}"})
     service.writer.start()  # the writer only: no broker in this test
     service.writer.submit(Rig(tmp_path / "rig").status("dev-1"))

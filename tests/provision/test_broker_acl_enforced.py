@@ -14,6 +14,7 @@ from ingest.provision.broker_files import BrokerFiles
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.inventory import Inventory
 from ingest.provision.provisioning import add_device
+from ingest.state.migrate import open_state
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder, settle
 from support.procs import wait_until
@@ -25,8 +26,9 @@ Fleet = tuple[Mosquitto, dict[str, str], Path]
 def provision(data_dir: Path, *ids: str) -> tuple[dict[str, str], BrokerFiles]:
     passwords = {}
     files = None
+    inventory = Inventory(open_state(data_dir))
     for device_id in ids:
-        device, files = add_device(data_dir, BoardSettings(device_id=device_id))
+        device, files = add_device(inventory, data_dir, BoardSettings(device_id=device_id))
         passwords[device_id] = device.config["mqtt"]["password"]
     assert files is not None
     return passwords, files
@@ -41,7 +43,7 @@ def locked_broker(factory: Callable[..., Mosquitto], files: BrokerFiles) -> Mosq
 def fleet(tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]) -> Fleet:
     passwords, files = provision(tmp_path / "data", "dev-a", "dev-b")
     broker = locked_broker(mosquitto_factory, files)
-    passwords[INGEST_USERNAME] = Inventory(tmp_path / "data").login(INGEST_USERNAME).password
+    passwords[INGEST_USERNAME] = Inventory(open_state(tmp_path / "data")).login(INGEST_USERNAME).password
     return broker, passwords, tmp_path / "data"
 
 

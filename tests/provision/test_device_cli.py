@@ -20,6 +20,7 @@ from ingest.provision.boardconfig import MASK
 from ingest.provision.cli import device_app
 from ingest.provision.passwd import verify_password
 from ingest.registry import Registry
+from ingest.state.migrate import open_state
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.procs import free_port, wait_until
 from support.serve import SENSORFLEET
@@ -66,7 +67,7 @@ def test_add_list_config_remove(tmp_path: Path) -> None:
     passwd = dict(line.split(":", 1) for line in (tmp_path / "data/broker/passwd").read_text().splitlines())
     assert set(passwd) == {"sensorfleet-ingest", "dev-1", "dev-2"}
     assert verify_password(config["mqtt"]["password"], passwd["dev-1"])
-    assert oct((tmp_path / "data/devices.sqlite3").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "data/state.sqlite").stat().st_mode & 0o777) == "0o600"
 
     broker_passwd = tmp_path / "data/broker/passwd"
     assert broker_passwd.stat().st_mode & 0o777 == 0o600
@@ -97,11 +98,11 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, args: list[str], mes
 
 
 def ingest_tags(data_dir: Path, device: str) -> dict[str, str]:
-    registry = Registry(data_dir / "registry.sqlite")
+    state = open_state(data_dir)
     try:
-        return dict(registry.tags_for(device))
+        return dict(Registry(state).tags_for(device))
     finally:
-        registry.close()
+        state.close()
 
 
 def test_tags_set_replace_remove_and_listed(tmp_path: Path) -> None:
@@ -205,9 +206,7 @@ def test_the_installed_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "not allowed" in one_error_line(result.stderr)
-    assert (
-        not (tmp_path / "devices.sqlite3").exists() or "etc" not in (tmp_path / "broker/passwd").read_text()
-    )
+    assert not (tmp_path / "broker/passwd").exists() or "etc" not in (tmp_path / "broker/passwd").read_text()
 
 
 def test_no_micropython_is_said_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

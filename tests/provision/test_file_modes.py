@@ -58,5 +58,5 @@ def test_cli_commands_and_serve_leave_nothing_readable_by_others(
         serve.close()
     finally:
         os.umask(old)
-    assert {p.name for p in serve.data_dir.iterdir()} >= {"registry.sqlite", "telemetry.sqlite", "spool"}
+    assert {p.name for p in serve.data_dir.iterdir()} >= {"state.sqlite", "telemetry.sqlite", "spool"}
     assert loose(serve.data_dir) == []

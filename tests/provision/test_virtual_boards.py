@@ -19,6 +19,7 @@ from ingest.provision.cli import device_app
 from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.inventory import Inventory
 from ingest.provision.virtual import SIM_SENSOR_SETS, build_fleet
+from ingest.state.migrate import open_state
 from support.micropython import run_snippet
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder
@@ -88,7 +89,7 @@ def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
     tmp_path: Path, repl_bridge: ReplBridge, mosquitto_factory: Callable[..., Mosquitto]
 ) -> None:
     data = tmp_path / "data"
-    files = write_broker_files(Inventory(data), data, "sf")
+    files = write_broker_files(Inventory(open_state(data)), data, "sf")
     extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
     broker = mosquitto_factory(MosquittoOptions(extra=extra))
     runner = CliRunner()
@@ -98,7 +99,7 @@ def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
     )
     assert added.exit_code == 0, added.output
     broker.process.signal(signal.SIGHUP)  # as `device add` tells the operator to do
-    inventory = Inventory(data)
+    inventory = Inventory(open_state(data))
     ingest_password = inventory.login(INGEST_USERNAME).password
     password = inventory.get("dev-1").config["mqtt"]["password"]
     wait_until(

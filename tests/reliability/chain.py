@@ -24,6 +24,7 @@ from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.inventory import Inventory
 from ingest.provision.provisioning import add_device
 from ingest.provision.virtual import LITTLEFS_KIB
+from ingest.state.migrate import open_state
 from support.boards import Board, board_config, make_board_dir
 from support.faultproxy import TcpProxy
 from support.influx import InfluxDB
@@ -117,12 +118,13 @@ class Chain:
         self.site = root / "site"
         self.passwords: dict[str, str] = {}
         files = None
+        inventory = Inventory(open_state(self.site))
         for i in range(devices):
-            device, files = add_device(self.site, BoardSettings(device_id=f"dev-{i + 1}"))
+            device, files = add_device(inventory, self.site, BoardSettings(device_id=f"dev-{i + 1}"))
             self.passwords[device.id] = device.config["mqtt"]["password"]
         assert files is not None
         self.broker_files = files
-        self.ingest_password = Inventory(self.site).login(INGEST_USERNAME).password
+        self.ingest_password = inventory.login(INGEST_USERNAME).password
         # Without the ACL every login may publish on any topic: a careless integrator's broker.
         acl_line = f"acl_file {files.acl}\n" if acl else ""
         extra = f"allow_anonymous false\npassword_file {files.passwd}\n{acl_line}{broker_extra}"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from reliability.chain import Chain, Ingest, chain
 
+from ingest.state.database import STATE_FILE
 from support.influx import InfluxDB
 from support.mqtt import Recorder
 from support.procs import wait_until
@@ -67,8 +68,8 @@ def test_poison_from_a_provisioned_board_blocks_nothing_and_is_dead_lettered(sit
     dev2 = ingest.http.get("/api/v1/devices/dev-2").json()
     assert dev2["fw"] == "1.0" and "blob" not in dev2["status"]  # unknown status keys are dropped
     assert ingest.metrics()["sensorfleet_status_keys_dropped_total"] >= 1
-    with sqlite3.connect(ingest.data_dir / "registry.sqlite") as db:
-        kept = db.execute("SELECT id FROM command_results WHERE device = 'dev-2'").fetchall()
+    with sqlite3.connect(ingest.data_dir / STATE_FILE) as db:
+        kept = db.execute("SELECT command_id FROM command_results WHERE device = 'dev-2'").fetchall()
     assert sorted(k for (k,) in kept) == sorted(f"small{i}" for i in range(50, 150))
 
     # The broker redelivers the retained poison to the restarted ingest: dead-lettered again, no stall.
@@ -84,6 +85,6 @@ def test_poison_from_a_provisioned_board_blocks_nothing_and_is_dead_lettered(sit
 
 
 def ingest_dead_letters(ingest: Ingest) -> list[tuple[str, str, bytes]]:
-    with sqlite3.connect(ingest.data_dir / "deadletters.sqlite") as db:
+    with sqlite3.connect(ingest.data_dir / STATE_FILE) as db:
         rows = db.execute("SELECT topic, reason, payload FROM dead_letters ORDER BY id").fetchall()
     return [(t, r, bytes(p)) for t, r, p in rows]

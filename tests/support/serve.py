@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from ingest.api.tokens import Scope, TokenStore
+from ingest.state.migrate import open_state
 
 from .procs import Process, free_port, wait_until
 
@@ -30,7 +31,7 @@ class ServeProcess:
             "SENSORFLEET_DATA_DIR": str(self.data_dir),
             "SENSORFLEET_HTTP_PORT": str(self.port),
         }
-        self.tokens = TokenStore(self.data_dir)
+        self.tokens = TokenStore(open_state(self.data_dir))
         self.token, _ = self.tokens.create(Scope.ADMIN, "test harness")
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
