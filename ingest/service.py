@@ -63,7 +63,7 @@ class IngestService:
         self.store = store or build_store(s, self.registry.tags_for)
         self._name_metrics_once()
         self.dead_letters = DeadLetters(self.state, kept=s.dead_letters_kept)
-        self.spool = Spool(s.data_dir / "spool", s.spool_max_bytes)
+        self.spool = Spool(s.spool_dir or s.data_dir / "spool", s.spool_max_bytes)
         self.writer = Writer(
             self.store,
             self.spool,

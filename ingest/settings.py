@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         3, ge=1, description="tries against the store before a batch goes to the spool"
     )
     spool_max_bytes: int = Field(1 << 30, ge=1024, description="beyond this, stop acknowledging messages")
+    spool_dir: Path | None = Field(None, description="this process's own spool; none → <data_dir>/spool")
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
     max_past_s: int = Field(30 * 24 * 3600, ge=0, description="oldest device timestamp accepted")
     max_future_s: int = Field(300, ge=0, description="how far ahead of our clock a device timestamp may be")

@@ -100,3 +100,4 @@ def serve(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[ServeProcess]:
     )
     found.start()
     yield found
+    found.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -19,9 +19,10 @@ SENSORFLEET = str(Path(sys.executable).parent / "sensorfleet")
 
 
 class ServeProcess:
-    """Restartable with the same data dir, port and client id; `env` adds SENSORFLEET_* settings."""
+    """Restartable with the same data dir, port and client id; `env` adds SENSORFLEET_* settings and
+    `args` command-line options."""
 
-    def __init__(self, workdir: Path, env: Mapping[str, str]):
+    def __init__(self, workdir: Path, env: Mapping[str, str], args: Sequence[str] = ()):
         self.data_dir = workdir / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -31,12 +32,12 @@ class ServeProcess:
             "SENSORFLEET_DATA_DIR": str(self.data_dir),
             "SENSORFLEET_HTTP_PORT": str(self.port),
         }
-        self.tokens = TokenStore(open_state(self.data_dir))
+        self.tokens = TokenStore(open_state(self.data_dir, env.get("SENSORFLEET_DATABASE_URL")))
         self.token, _ = self.tokens.create(Scope.ADMIN, "test harness")
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
         )
-        self.process = Process([SENSORFLEET, "serve"], workdir / "serve.log", env=self.env)
+        self.process = Process([SENSORFLEET, "serve", *args], workdir / "serve.log", env=self.env)
 
     def start(self, ready_timeout: float = 60) -> None:
         self.process.start()
