@@ -36,14 +36,14 @@ def batch(device: str, boot: int, seq: int, n: int) -> Telemetry:
     return Telemetry(device, points, boot, seq)
 
 
-def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path))
+def test_registry_counts_per_boot_and_survives_reopen(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url))
     assert registry.record([(batch("dev-1", 1, 0, 10), 5), (batch("dev-1", 1, 15, 5), 6)]) == 0
     assert registry.record([(batch("dev-1", 1, 5, 5), 7), (batch("dev-1", 2, 0, 3), 8)]) == 5
     registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 9)
     registry.set_status("dev-1", Status(True, "1.0", 2, -70.0, {"outbox": 0}), 99, retained=True)
 
-    info = Registry(open_state(tmp_path)).device("dev-1")
+    info = Registry(open_state(tmp_path, state_url)).device("dev-1")
     assert info is not None
     assert (info.received, info.duplicates, info.missing) == (23, 5, 5)
     assert [(b.boot, b.received, b.missing) for b in info.boots] == [(1, 15, [(10, 14)]), (2, 3, [])]
@@ -51,10 +51,10 @@ def test_registry_counts_per_boot_and_survives_reopen(tmp_path: Path) -> None:
     assert info.status == {"online": True, "fw": "1.0", "boot": 2, "rssi": -70.0, "outbox": 0}
 
 
-def test_strict_mode_accepts_only_devices_the_registry_knows(tmp_path: Path) -> None:
-    assert not Registry(open_state(tmp_path), strict=True).accepts("dev-1")
-    Registry(open_state(tmp_path)).record([(batch("dev-1", 1, 0, 1), 1)])
-    strict = Registry(open_state(tmp_path), strict=True)
+def test_strict_mode_accepts_only_devices_the_registry_knows(state_url: str, tmp_path: Path) -> None:
+    assert not Registry(open_state(tmp_path, state_url), strict=True).accepts("dev-1")
+    Registry(open_state(tmp_path, state_url)).record([(batch("dev-1", 1, 0, 1), 1)])
+    strict = Registry(open_state(tmp_path, state_url), strict=True)
     assert strict.accepts("dev-1") and not strict.accepts("dev-2")
 
 

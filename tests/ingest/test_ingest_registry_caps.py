@@ -20,8 +20,8 @@ def message(topic: str, doc: object) -> Message:
     return Message(topic, orjson.dumps(doc), 1_764_000_000_000, lambda: None)
 
 
-def test_a_device_may_use_at_most_max_metrics_names(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path), max_metrics=10)
+def test_a_device_may_use_at_most_max_metrics_names(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url), max_metrics=10)
     router = Router("sf", Limits(), registry, Metrics())
     first = router.route(message("sf/dev-1/telemetry", {f"m{i}": 1.0 for i in range(8)}))
     assert not isinstance(first, Rejected)
@@ -38,13 +38,13 @@ def test_a_device_may_use_at_most_max_metrics_names(tmp_path: Path) -> None:
     # Names stored with counted telemetry survive a restart.
     assert first.telemetry is not None
     registry.record([(first.telemetry, 1)])
-    again = Registry(open_state(tmp_path), max_metrics=10)
+    again = Registry(open_state(tmp_path, state_url), max_metrics=10)
     info = again.device("dev-1")
     assert info is not None and info.metrics == tuple(sorted(f"m{i}" for i in range(8)))
 
 
-def test_command_results_keep_the_newest_per_device(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path), command_results_kept=5)
+def test_command_results_keep_the_newest_per_device(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url), command_results_kept=5)
     for i in range(12):
         registry.record_command_result("dev-1", f"c{i}", orjson.dumps({"id": f"c{i}", "ok": True}), i)
     registry.record_command_result("dev-2", "c0", b'{"id":"c0","ok":true}', 0)

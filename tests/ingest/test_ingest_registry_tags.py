@@ -23,8 +23,8 @@ class Clock:
         return self.now
 
 
-def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path))
+def test_set_replace_remove_and_persist_across_reopen(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url))
     assert registry.tags_for("dev-1") == {}
     assert registry.update_tags("dev-1", {"site": "greenhouse-2", "room": "A 1"}) == {
         "site": "greenhouse-2",
@@ -36,7 +36,7 @@ def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
     registry.update_tags("dev-3", {"site": "x"})
     assert registry.update_tags("dev-3", remove=["site", "never.set"]) == {}
 
-    reopened = Registry(open_state(tmp_path))
+    reopened = Registry(open_state(tmp_path, state_url))
     assert reopened.tags_for("dev-1") == {"site": "lab"}
     assert reopened.tags_for("dev-2") == {"rack": "7"}
     assert reopened.tags_for("dev-3") == {}
@@ -62,19 +62,19 @@ def test_set_replace_remove_and_persist_across_reopen(tmp_path: Path) -> None:
     ],
 )
 def test_invalid_tags_are_refused_and_nothing_is_stored(
-    tmp_path: Path, tags: dict[str, str], remove: list[str], message: str
+    state_url: str, tmp_path: Path, tags: dict[str, str], remove: list[str], message: str
 ) -> None:
-    registry = Registry(open_state(tmp_path))
+    registry = Registry(open_state(tmp_path, state_url))
     registry.update_tags("dev-1", {"site": "before"})
     with pytest.raises(ConfigError, match=message):
         registry.update_tags("dev-1", {"zone": "fine", **tags}, remove=remove)
     assert registry.tags_for("dev-1") == {"site": "before"}
-    assert Registry(open_state(tmp_path)).tags_for("dev-1") == {"site": "before"}
+    assert Registry(open_state(tmp_path, state_url)).tags_for("dev-1") == {"site": "before"}
 
 
-def test_an_invalid_device_id_is_refused(tmp_path: Path) -> None:
+def test_an_invalid_device_id_is_refused(state_url: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="device id"):
-        Registry(open_state(tmp_path)).update_tags("Dev 1", {"site": "x"})
+        Registry(open_state(tmp_path, state_url)).update_tags("Dev 1", {"site": "x"})
 
 
 def test_parse_assignment() -> None:
@@ -85,13 +85,14 @@ def test_parse_assignment() -> None:
 
 
 def test_a_running_registry_sees_tags_another_process_set_within_the_check_interval(
+    state_url: str,
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    service = Registry(open_state(tmp_path), tags_check_s=2.0, clock=clock)
+    service = Registry(open_state(tmp_path, state_url), tags_check_s=2.0, clock=clock)
     assert service.tags_for("dev-1") == {}
 
-    cli = Registry(open_state(tmp_path))  # another connection, as `sensorfleet device tag` opens
+    cli = Registry(open_state(tmp_path, state_url))  # another connection, as `sensorfleet device tag` opens
     cli.update_tags("dev-1", {"site": "lab"})
     clock.now += 1.0
     assert service.tags_for("dev-1") == {}, "looked again before the interval was up"
@@ -104,9 +105,9 @@ def test_a_running_registry_sees_tags_another_process_set_within_the_check_inter
     assert service.tags_for("dev-1") == {}
 
 
-def test_the_service_s_own_writes_do_not_reread_the_tags(tmp_path: Path) -> None:
+def test_the_service_s_own_writes_do_not_reread_the_tags(state_url: str, tmp_path: Path) -> None:
     clock = Clock()
-    service = Registry(open_state(tmp_path), tags_check_s=2.0, clock=clock)
+    service = Registry(open_state(tmp_path, state_url), tags_check_s=2.0, clock=clock)
     service.update_tags("dev-1", {"site": "lab"})
     service.set_status("dev-1", Status(True), 1)
     before = service.tags_for("dev-1")
@@ -114,10 +115,10 @@ def test_the_service_s_own_writes_do_not_reread_the_tags(tmp_path: Path) -> None
     assert service.tags_for("dev-1") is before
 
 
-def test_devices_show_their_current_tags(tmp_path: Path) -> None:
-    service = Registry(open_state(tmp_path), clock=Clock())
+def test_devices_show_their_current_tags(state_url: str, tmp_path: Path) -> None:
+    service = Registry(open_state(tmp_path, state_url), clock=Clock())
     service.set_status("dev-1", Status(True), 1)
-    Registry(open_state(tmp_path)).update_tags("dev-1", {"site": "lab"})
+    Registry(open_state(tmp_path, state_url)).update_tags("dev-1", {"site": "lab"})
     info = service.device("dev-1")
     assert info is not None and info.tags == {"site": "lab"}
     assert [d.tags for d in service.devices()] == [{"site": "lab"}]

@@ -16,8 +16,8 @@ BIRTH = Status(True, "0.3.1", 4, -61.0, {"uptime_s": 0, "outbox": 0})
 WILL = Status(False)
 
 
-def test_changes_of_online_boot_and_fw_are_recorded_newest_first(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path))
+def test_changes_of_online_boot_and_fw_are_recorded_newest_first(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url))
     registry.set_status("dev-1", BIRTH, 1000)
     registry.set_status("dev-1", WILL, 2000)
     registry.set_status("dev-1", Status(True, "0.3.1", 5, -60.0), 3000)
@@ -36,8 +36,8 @@ def test_changes_of_online_boot_and_fw_are_recorded_newest_first(tmp_path: Path)
     assert registry.status_changes("never-seen") == []
 
 
-def test_repeats_and_retained_redeliveries_are_not_recorded(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path))
+def test_repeats_and_retained_redeliveries_are_not_recorded(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url))
     registry.set_status("dev-1", BIRTH, 1000)
     # Same state with other details (rssi, uptime): a periodic status, not a change.
     registry.set_status("dev-1", Status(True, "0.3.1", 4, -70.0, {"uptime_s": 60}), 2000)
@@ -52,10 +52,10 @@ def test_repeats_and_retained_redeliveries_are_not_recorded(tmp_path: Path) -> N
     ]
 
 
-def test_a_retained_status_that_differs_is_recorded_as_retained(tmp_path: Path) -> None:
+def test_a_retained_status_that_differs_is_recorded_as_retained(state_url: str, tmp_path: Path) -> None:
     """While the ingest was away the board rebooted: the retained birth is the only news of that, and
     the same change queued for the session, arriving next, is its repeat."""
-    registry = Registry(open_state(tmp_path))
+    registry = Registry(open_state(tmp_path, state_url))
     registry.set_status("dev-1", BIRTH, 1000)
     rebooted = Status(True, "0.3.1", 5, -61.0)
     registry.set_status("dev-1", rebooted, 9000, retained=True)
@@ -64,8 +64,8 @@ def test_a_retained_status_that_differs_is_recorded_as_retained(tmp_path: Path) 
     assert len(registry.status_changes("dev-1")) == 2
 
 
-def test_only_the_newest_are_kept_and_they_survive_a_reopen(tmp_path: Path) -> None:
-    registry = Registry(open_state(tmp_path), status_changes_kept=5)
+def test_only_the_newest_are_kept_and_they_survive_a_reopen(state_url: str, tmp_path: Path) -> None:
+    registry = Registry(open_state(tmp_path, state_url), status_changes_kept=5)
     for i in range(12):
         registry.set_status("dev-1", Status(i % 2 == 0, "0.3.1", i // 2), 1000 + i)
         registry.set_status("dev-2", Status(i % 2 == 0), 1000 + i)
@@ -73,7 +73,7 @@ def test_only_the_newest_are_kept_and_they_survive_a_reopen(tmp_path: Path) -> N
     assert kept == [1011, 1010, 1009, 1008, 1007]
     assert [c.at_ms for c in registry.status_changes("dev-2")] == kept
 
-    state = open_state(tmp_path)
+    state = open_state(tmp_path, state_url)
     reopened = Registry(state, status_changes_kept=5)
     assert [c.at_ms for c in reopened.status_changes("dev-1")] == kept
     assert reopened.status_changes("dev-1")[0] == StatusChange(1011, False, "0.3.1", 5, ("online",), False)
