@@ -212,10 +212,12 @@ class Chain:
     def running_ingests(self) -> list[Ingest]:
         return [i for i in self.ingests if i.process.running()]
 
-    def verify(self, others: bool = False) -> dict[str, int]:
+    def verify(self, others: bool = False, shared_state: bool = False) -> dict[str, int]:
         """The database and the registry against the boards' ledger; returns counts for a report.
 
-        `others`: devices that are not boards of the chain (a test's own publisher) may have points too."""
+        `others`: devices that are not boards of the chain (a test's own publisher) may have points too.
+        `shared_state`: the ingests share one state store, so each one's registry must hold the whole
+        ledger, not a share of it."""
         stored = self.stored()
         expected_devices = {m.device_id for m in self.boards}
         found = set(stored) & expected_devices if others else set(stored)
@@ -228,9 +230,19 @@ class Chain:
             assert sorted(seqs) == expected, _gap_report(member.device_id, seqs, expected)
             stamps = [t for t, _ in stored[member.device_id].points]
             assert len(set(stamps)) == len(stamps)
+        registries = [i.devices() for i in self.running_ingests()]
+        if shared_state:
+            for registry in registries:
+                for member in self.boards:
+                    n = registry[member.device_id]["completeness"]
+                    assert (n["received"] - n["duplicates"], n["missing"]) == (member.sent(), 0), n
+            duplicates = (
+                registries[0][self.boards[0].device_id]["completeness"]["duplicates"] if registries else 0
+            )
+            assert DROPPED not in self.broker.log().lower(), self.broker.log()[-3000:]
+            return {"stored": sum(len(s.points) for s in stored.values()), "duplicates": duplicates}
         # Each ingest process counts what it received; on a shared subscription each sees a part, so
         # the figures are summed and only a lone process can name missing readings.
-        registries = [i.devices() for i in self.running_ingests()]
         for member in self.boards:
             counts = [r[member.device_id]["completeness"] for r in registries if member.device_id in r]
             received = sum(n["received"] - n["duplicates"] for n in counts)

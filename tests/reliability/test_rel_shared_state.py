@@ -1,0 +1,62 @@
+"""Three `sensorfleet serve` processes on one PostgreSQL state store and one shared subscription, ten
+real boards, and one of the processes killed with -9 at random three times: every process's API shows
+the whole fleet, its counts equal to the boards' ledger; a token made through one process works on
+the others; a command sent through one process gets its answer through that process, and every
+process finds that answer."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from pathlib import Path
+
+from api.helpers import bearer
+from reliability.chain import chain
+from reliability.scenarios import DRAIN_S
+
+from ingest.api.tokens import Scope
+from support.influx import InfluxDB
+from support.postgres import PostgreSQL
+
+BOARDS = 10
+READINGS = 1500
+
+
+def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet(
+    tmp_path: Path, influxd: InfluxDB, influx_db: str, postgres: PostgreSQL
+) -> None:
+    rng = random.Random(11)
+    url = postgres.create_database(f"fleet_{uuid.uuid4().hex[:8]}")
+    with chain(tmp_path, influxd, influx_db, devices=BOARDS) as c:
+        env = {"SENSORFLEET_SHARE_GROUP": "fleet", "SENSORFLEET_DATABASE_URL": url}
+        processes = [c.start_ingest(**env) for _ in range(3)]
+        c.add_boards(READINGS)
+        c.start_boards()
+
+        mid_run = 0
+        for _ in range(3):
+            time.sleep(rng.uniform(0.5, 2.0))
+            mid_run += any(m.board.process.running() for m in c.boards)
+            victim = rng.choice(processes)
+            victim.kill()
+            victim.start()
+        assert mid_run == 3, f"only {mid_run} of 3 kills landed while the boards published"
+        # While the boards still run: a command through one process, answered through it.
+        assert any(m.board.process.running() for m in c.boards), "the boards finished before the command"
+        answer = processes[1].http.post(
+            "/api/v1/devices/dev-1/commands", params={"wait": 20}, json={"op": "ping", "id": "shared-ping"}
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == "ok", answer.text
+        c.wait_boards(DRAIN_S)
+        c.wait_drained(c.sent(), DRAIN_S)
+        c.verify(shared_state=True)
+        assert [sorted(p.devices()) for p in processes] == [sorted(f"dev-{i + 1}" for i in range(BOARDS))] * 3
+
+        secret = processes[0].tokens.create(Scope.READ, "made on the first")[0]
+        for p in processes:
+            assert p.http.get("/api/v1/devices", headers=bearer(secret)).status_code == 200
+        # The answer is in the shared registry: every process finds it (`op` is null where the process
+        # did not send the command, or was restarted since).
+        for p in processes:
+            assert p.http.get("/api/v1/devices/dev-1/commands/shared-ping").json()["status"] == "ok"
