@@ -71,9 +71,6 @@ class Workers:
             self._start(i)
         self._watch.start()
 
-    def pids(self) -> list[int | None]:
-        return [p.pid if p is not None else None for p in self._processes]
-
     def stop(self) -> None:
         self._stopping.set()
         for process in self._processes:

@@ -7,7 +7,7 @@ import bisect
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from ingest.codec.payload import Telemetry
 from ingest.state.schema import seq_ranges
@@ -101,8 +101,11 @@ class Completeness:
     @staticmethod
     def write(db: Connection, tally: Tally) -> None:
         c = seq_ranges.c
-        for device, boot in [*tally.ranges, *tally.forgotten]:
-            db.execute(delete(seq_ranges).where(c.device == device, c.boot == boot))
+        replaced = [{"d": device, "b": boot} for device, boot in [*tally.ranges, *tally.forgotten]]
+        if replaced:
+            db.execute(
+                delete(seq_ranges).where(c.device == bindparam("d"), c.boot == bindparam("b")), replaced
+            )
         rows = [
             {"device": d, "boot": b, "lo": lo, "hi": hi}
             for (d, b), r in tally.ranges.items()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, func, select, update
 
 from ingest.codec.payload import Status
 from ingest.registry.completeness import BootCompleteness, DeviceCounts
@@ -64,18 +64,24 @@ class Presence:
     @staticmethod
     def count(db: Connection, counts: Mapping[str, DeviceCounts]) -> None:
         """Adds a batch's counts to its devices' rows (locked), seen when their telemetry was received."""
+        if not counts:
+            return
         c = devices.c
-        for device, n in sorted(counts.items()):
-            db.execute(
-                update(devices)
-                .where(c.id == device)
-                .values(
-                    first_seen_ms=func.coalesce(c.first_seen_ms, n.last_seen_ms),
-                    last_seen_ms=greatest(db, func.coalesce(c.last_seen_ms, 0), n.last_seen_ms),
-                    received=c.received + n.received,
-                    duplicates=c.duplicates + n.duplicates,
-                )
-            )
+        seen: BindParameter[int] = bindparam("seen")
+        db.execute(
+            update(devices)
+            .where(c.id == bindparam("device"))
+            .values(
+                first_seen_ms=func.coalesce(c.first_seen_ms, seen),
+                last_seen_ms=greatest(db, func.coalesce(c.last_seen_ms, 0), seen),
+                received=c.received + bindparam("n_received"),
+                duplicates=c.duplicates + bindparam("n_duplicates"),
+            ),
+            [
+                {"device": d, "seen": n.last_seen_ms, "n_received": n.received, "n_duplicates": n.duplicates}
+                for d, n in sorted(counts.items())
+            ],
+        )
 
     @staticmethod
     def set_status(

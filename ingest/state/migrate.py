@@ -152,8 +152,8 @@ def _alembic(connection: Connection | None = None) -> Config:
     return config
 
 
-def head() -> str:
-    found = ScriptDirectory.from_config(_alembic()).get_current_head()
+def head(scripts: ScriptDirectory | None = None) -> str:
+    found = (scripts or ScriptDirectory.from_config(_alembic())).get_current_head()
     assert found is not None, "the migrations have a head"
     return found
 
@@ -166,7 +166,9 @@ def current(db: StateDatabase) -> str | None:
 
 def upgrade(db: StateDatabase, data_dir: Path | None = None) -> str:
     """Migrates the database to `head()` and takes in `data_dir`'s old files; returns the revision."""
-    known = {script.revision for script in ScriptDirectory.from_config(_alembic()).walk_revisions()}
+    scripts = ScriptDirectory.from_config(_alembic())
+    known = {script.revision for script in scripts.walk_revisions()}
+    newest = head(scripts)
     renamed: list[Path] = []
     with db.write() as connection:
         if db.dialect == "postgresql":
@@ -175,16 +177,16 @@ def upgrade(db: StateDatabase, data_dir: Path | None = None) -> str:
         if now is not None and now not in known:
             raise ConfigError(
                 f"the state database is at revision {now}, which this sensorfleet does not know (its newest "
-                f"is {head()}): it was upgraded by a newer release; downgrades are not supported"
+                f"is {newest}): it was upgraded by a newer release; downgrades are not supported"
             )
         command.upgrade(_alembic(connection), "head")
-        if now != head():
-            log.info("state database upgraded from revision %s to %s", now or "none", head())
+        if now != newest:
+            log.info("state database upgraded from revision %s to %s", now or "none", newest)
         if data_dir is not None:
             renamed = _take_in(connection, data_dir)
     for path in renamed:
         _set_aside(path)
-    return head()
+    return newest
 
 
 def _take_in(connection: Connection, data_dir: Path) -> list[Path]:
