@@ -11,8 +11,9 @@ SensorfleetError
 ├── SpoolFullError         the on-disk spool is at its limit: stop acknowledging
 └── DeviceError            talking to a board (provisioning, deploy, virtual boards) failed
 
-`is_outage` tells an outage (the store or the disk unavailable: retry later) from an error that one
-message caused (isolate it), whatever type either one has.
+The state database's own errors stay SQLAlchemy's (`StateDatabaseError`). `is_outage` tells an outage
+(the store or the disk unavailable: retry later) from an error that one message caused (isolate it),
+whatever type either one has.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import sqlite3
 
 import sqlalchemy.exc
 from sqlalchemy.exc import DBAPIError
+
+StateDatabaseError = DBAPIError
+"""What the state database (SQLAlchemy, SQLite or PostgreSQL) raises."""
 
 _SQLITE_OUTAGES = ("locked", "busy", "disk", "full", "unable to open", "readonly", "i/o")
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 class Health:
     broker_connected: bool
     store_ok: bool
+    state_ok: bool
+    """The state database (registry, tokens, dead letters) answers."""
     spool_full: bool
     spool_batches: int
     writer_held_s: float
@@ -19,7 +21,7 @@ class Health:
     @property
     def ready(self) -> bool:
         held = self.spool_full or self.writer_held_too_long
-        return self.broker_connected and self.store_ok and not held
+        return self.broker_connected and self.store_ok and self.state_ok and not held
 
     @property
     def problem(self) -> str | None:

@@ -116,6 +116,7 @@ class IngestService:
             "broker_connected", "1 while connected to the MQTT broker", lambda: self.intake.connected.is_set()
         )
         m.gauge("store_ok", "1 while the last write to the store succeeded", lambda: self.writer.store_ok)
+        m.gauge("state_ok", "1 while the state database answers", lambda: self.state.ping())
         m.gauge("writer_pending", "messages waiting for the writer", lambda: self.writer.pending())
         m.gauge(
             "writer_held_seconds",
@@ -167,6 +168,7 @@ class IngestService:
         return Health(
             broker_connected=self.broker_connected(),
             store_ok=self.writer.store_ok and self.store.ping(),
+            state_ok=self.state.ping(),
             spool_full=self.writer.spool_full,
             spool_batches=self.spool.batches,
             writer_held_s=round(self.writer.held_for(), 3),

@@ -22,7 +22,7 @@ from ingest.api.ports import CommandResults, DeviceDirectory, MessagePublisher, 
 from ingest.api.ratelimit import RateLimiter
 from ingest.api.routes import commands, devices, series, stream
 from ingest.api.tokens import TokenStore
-from ingest.errors import PermanentStoreError, QueryError, TransientStoreError
+from ingest.errors import PermanentStoreError, QueryError, StateDatabaseError, TransientStoreError, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
     app.add_exception_handler(QueryError, _unprocessable)
     app.add_exception_handler(PermanentStoreError, _store_refused)
     app.add_exception_handler(TransientStoreError, _unavailable)
+    app.add_exception_handler(StateDatabaseError, _state_unavailable)
 
 
 async def _unprocessable(request: Request, exc: Exception) -> JSONResponse:
@@ -99,3 +100,11 @@ async def _store_refused(request: Request, exc: Exception) -> JSONResponse:
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": "5"}
     return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503, headers=headers)
+
+
+async def _state_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not is_outage(exc):
+        raise exc  # a bug, not an outage: a 500 and a traceback in the log
+    log.warning("the state database is unavailable (%s): %s", request.url.path, type(exc).__name__)
+    headers = {"Retry-After": "5"}
+    return JSONResponse({"detail": "the state database is unavailable"}, status_code=503, headers=headers)

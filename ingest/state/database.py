@@ -96,6 +96,15 @@ class StateDatabase:
         with self.engine.connect() as connection, connection.begin():
             yield connection
 
+    def ping(self) -> bool:
+        """The database answers a query now (`/readyz`): False while it is unreachable."""
+        try:
+            with self.read() as db:
+                db.exec_driver_sql("SELECT 1")
+            return True
+        except SQLAlchemyError:
+            return False
+
     def close(self) -> None:
         self.engine.dispose()
 

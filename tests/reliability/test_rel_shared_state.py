@@ -1,8 +1,8 @@
 """Three `sensorfleet serve` processes on one PostgreSQL state store and one shared subscription, ten
-real boards, and one of the processes killed with -9 at random three times: every process's API shows
-the whole fleet, its counts equal to the boards' ledger; a token made through one process works on
-the others; a command sent through one process gets its answer through that process, and every
-process finds that answer."""
+real boards, PostgreSQL restarted while they publish, and one of the processes killed with -9 at random
+three times: every process's API shows the whole fleet, its counts equal to the boards' ledger; a
+token made through one process works on the others; a command sent through one process gets its
+answer through that process, and every process finds that answer."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from reliability.scenarios import DRAIN_S
 from ingest.api.tokens import Scope
 from support.influx import InfluxDB
 from support.postgres import PostgreSQL
+from support.procs import wait_until
 
 BOARDS = 10
 READINGS = 1500
 
 
-def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet(
+def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet_through_a_restart_of_it(
     tmp_path: Path, influxd: InfluxDB, influx_db: str, postgres: PostgreSQL
 ) -> None:
     rng = random.Random(11)
@@ -33,6 +34,26 @@ def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet(
         processes = [c.start_ingest(**env) for _ in range(3)]
         c.add_boards(READINGS)
         c.start_boards()
+        # A command through one process is answered through it.
+        wait_until(lambda: processes[1].devices().get("dev-1", {}).get("online"), 30, "dev-1 online")
+        answer = processes[1].http.post(
+            "/api/v1/devices/dev-1/commands",
+            params={"wait": 5},
+            json={"op": "ping", "id": "shared-ping"},
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == "ok", answer.text
+
+        # The state store lost under load: every process says it is unready, holds what it has not
+        # recorded and records it once PostgreSQL is back.
+        time.sleep(1)
+        postgres.stop()
+        health = [p.http.get("/healthz").json() for p in processes]
+        assert [h["state_ok"] for h in health] == [False] * 3, health
+        assert [p.http.get("/readyz").status_code for p in processes] == [503] * 3
+        time.sleep(2)
+        assert any(m.board.process.running() for m in c.boards), "the boards finished during the outage"
+        postgres.start()
+        wait_until(lambda: all(p.http.get("/readyz").status_code == 200 for p in processes), 30, "ready")
 
         mid_run = 0
         for _ in range(3):
@@ -42,12 +63,6 @@ def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet(
             victim.kill()
             victim.start()
         assert mid_run == 3, f"only {mid_run} of 3 kills landed while the boards published"
-        # While the boards still run: a command through one process, answered through it.
-        assert any(m.board.process.running() for m in c.boards), "the boards finished before the command"
-        answer = processes[1].http.post(
-            "/api/v1/devices/dev-1/commands", params={"wait": 20}, json={"op": "ping", "id": "shared-ping"}
-        )
-        assert answer.status_code == 200 and answer.json()["status"] == "ok", answer.text
         c.wait_boards(DRAIN_S)
         c.wait_drained(c.sent(), DRAIN_S)
         c.verify(shared_state=True)
