@@ -1,8 +1,9 @@
 """Ingest throughput and latency: real Mosquitto, real InfluxDB 1.6.7, `sensorfleet serve` processes.
 
-Rows: flat readings (one per message) and batches of 20, with one ingest process and with two on a
-shared subscription; then latency at a steady 500 msg/s. Throughput is from the first publish until
-the last point is queryable in InfluxDB; CPU and peak RSS are the ingest processes' own (from /proc).
+Rows: flat readings (one per message) and batches of 20, with `serve --workers 1` and `--workers 2` (a
+shared subscription), the state store in SQLite and in PostgreSQL; then latency at a steady 500 msg/s.
+Throughput is from the first publish until the last point is queryable in InfluxDB; CPU and peak RSS
+are the serving process's and its workers' together (from /proc).
 Latency is publish → first seen by a 20 Hz InfluxQL poll, so it includes up to ~50 ms of polling.
 """
 
@@ -21,13 +22,21 @@ import orjson
 from bench._mqtt_load import LoadPublisher
 from tests.support.influx import InfluxDB
 from tests.support.mosquitto import Mosquitto
+from tests.support.postgres import PostgreSQL
+from tests.support.procs import wait_until
 from tests.support.serve import ServeProcess
 
 RUN_LIMIT_S = 60
 
 
 def ingest_process(
-    workdir: Path, broker: Mosquitto, influx: InfluxDB, db: str, name: str, group: str | None
+    workdir: Path,
+    broker: Mosquitto,
+    influx: InfluxDB,
+    db: str,
+    name: str,
+    workers: int = 1,
+    database_url: str | None = None,
 ) -> ServeProcess:
     env = {
         "SENSORFLEET_MQTT_URL": broker.url,
@@ -35,9 +44,9 @@ def ingest_process(
         "SENSORFLEET_INFLUX_DB": db,
         "SENSORFLEET_CLIENT_ID": name,
     }
-    if group:
-        env["SENSORFLEET_SHARE_GROUP"] = group
-    return ServeProcess(workdir, env)
+    if database_url:
+        env["SENSORFLEET_DATABASE_URL"] = database_url
+    return ServeProcess(workdir, env, ["--workers", str(workers)])
 
 
 def count(influx: InfluxDB, db: str) -> int:
@@ -60,19 +69,20 @@ def make_payloads(form: str, messages: int) -> list[tuple[str, bytes]]:
     return payloads
 
 
-def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages: int) -> dict[str, Any]:
-    db = f"bench_{form}_{processes}"
+def throughput(
+    root: Path, influx: InfluxDB, form: str, workers: int, messages: int, postgres: PostgreSQL | None = None
+) -> dict[str, Any]:
+    db = f"bench_{form}_{workers}_{'pg' if postgres else 'sqlite'}"
     influx.create_database(db)
     broker = Mosquitto(root / f"mosquitto-{db}")
     broker.start()
-    group = "bench" if processes > 1 else None
-    ingests = [
-        ingest_process(root / f"{db}-{i}", broker, influx, db, f"ingest-{i}", group) for i in range(processes)
-    ]
+    url = postgres.create_database(db) if postgres else None
+    ingest = ingest_process(root / db, broker, influx, db, "ingest", workers, url)
     try:
-        for ingest in ingests:
-            ingest.start()
-        cpu_before = sum(i.process.cpu_seconds() for i in ingests)
+        ingest.start()
+        if workers > 1:  # the serving process is ready when `start` returns; its children a little later
+            wait_until(lambda: "worker ingest-w1 started" in ingest.process.output(), 60, "the second worker")
+        cpu_before = ingest.process.cpu_seconds(children=True)
         per_message = 20 if form == "batch" else 1
         expected = messages * per_message
         packets = LoadPublisher.packets(make_payloads(form, messages))
@@ -89,9 +99,10 @@ def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages
             time.sleep(0.05)
         elapsed = time.monotonic() - started
         publisher.close()
-        cpu = sum(i.process.cpu_seconds() for i in ingests) - cpu_before
+        cpu = ingest.process.cpu_seconds(children=True) - cpu_before
         return {
-            "scenario": f"{form}{' (20/msg)' if form == 'batch' else ''}, {processes} process(es)",
+            "scenario": f"{form}{' (20/msg)' if form == 'batch' else ''}, --workers {workers}, "
+            + ("PostgreSQL" if postgres else "SQLite"),
             "messages": messages,
             "readings stored": f"{stored}/{expected}",
             "publish s": round(published_s, 2),
@@ -99,13 +110,12 @@ def throughput(root: Path, influx: InfluxDB, form: str, processes: int, messages
             "msg/s": round(messages * min(1.0, stored / expected) / elapsed),
             "readings/s": round(stored / elapsed),
             "CPU s / 1000 msg": round(cpu / messages * 1000, 3),
-            "peak RSS MB": round(max(i.process.peak_rss_mb() for i in ingests), 1),
+            "peak RSS MB": round(ingest.process.peak_rss_mb(children=True), 1),
             "p50 ms": "",
             "p99 ms": "",
         }
     finally:
-        for ingest in ingests:
-            ingest.close()
+        ingest.close()
         broker.stop()
 
 
@@ -118,7 +128,7 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
     influx.create_database(db)
     broker = Mosquitto(root / f"mosquitto-{db}")
     broker.start()
-    ingest = ingest_process(root / db, broker, influx, db, "ingest-drain", None)
+    ingest = ingest_process(root / db, broker, influx, db, "ingest-drain")
     try:
         ingest.start()  # creates the persistent session
         ingest.process.stop()
@@ -163,7 +173,7 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
     influx.create_database(db)
     broker = Mosquitto(root / "mosquitto-latency")
     broker.start()
-    ingest = ingest_process(root / "latency-0", broker, influx, db, "ingest-latency", None)
+    ingest = ingest_process(root / "latency-0", broker, influx, db, "ingest-latency")
     try:
         ingest.start()
         cpu_before = ingest.process.cpu_seconds()
@@ -230,15 +240,22 @@ def run() -> list[dict[str, Any]]:
         root = Path(tmp)
         influx = InfluxDB(root / "influxdb")
         influx.start()
+        postgres = PostgreSQL()
+        postgres.start()
         try:
             return [
                 throughput(root, influx, "flat", 1, 60_000),
                 throughput(root, influx, "batch", 1, 15_000),
                 throughput(root, influx, "flat", 2, 60_000),
                 throughput(root, influx, "batch", 2, 15_000),
+                throughput(root, influx, "flat", 1, 60_000, postgres),
+                throughput(root, influx, "batch", 1, 15_000, postgres),
+                throughput(root, influx, "flat", 2, 60_000, postgres),
+                throughput(root, influx, "batch", 2, 15_000, postgres),
                 drain(root, influx, "flat", 60_000),
                 drain(root, influx, "batch", 15_000),
                 latency(root, influx),
             ]
         finally:
+            postgres.close()
             influx.close()

@@ -135,20 +135,54 @@ class Process:
                 self.proc.wait(timeout)
         return self.proc.returncode
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the running process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def cpu_seconds(self, children: bool = False) -> float:
+        """User + system CPU time the running process (and with `children` its live descendants) has
+        used so far."""
+        return sum(_cpu_seconds(pid) for pid in self._pids(children))
 
-    def peak_rss_mb(self) -> float:
-        """The running process's resident-memory high-water mark."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"no VmHWM for pid {self.pid}")
+    def peak_rss_mb(self, children: bool = False) -> float:
+        """The running process's resident-memory high-water mark; with `children`, the sum of its own
+        and its live descendants' (what the whole service needed at most)."""
+        return sum(_peak_rss_mb(pid) for pid in self._pids(children))
+
+    def _pids(self, children: bool) -> list[int]:
+        return [self.pid, *(_descendants(self.pid) if children else [])]
 
     def kill(self) -> None:
         """SIGKILL: the crash a power cut or the OOM killer causes."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (field 3 onwards)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+            except (OSError, IndexError):
+                continue  # exited meanwhile
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found

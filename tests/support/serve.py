@@ -23,6 +23,7 @@ class ServeProcess:
     `args` command-line options."""
 
     def __init__(self, workdir: Path, env: Mapping[str, str], args: Sequence[str] = ()):
+        workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
