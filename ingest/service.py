@@ -1,8 +1,8 @@
 """The ingest service: builds intake, router, writer, store, spool, registry and dead letters from Settings.
 
 `IngestService` owns them and exposes what the HTTP layer (`ingest.app.build_app`) serves: `store`,
-`registry`, `dead_letters`, `replayer`, `metrics`, `health()`, `publish` and the pipeline's `listeners`. It knows
-nothing of HTTP.
+`registry`, `dead_letters`, `replayer`, `metrics`, `health()`, `publish` and the pipeline's
+`listeners`. It knows nothing of HTTP.
 """
 
 from __future__ import annotations
