@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,6 +11,8 @@ from ingest.contract import COMMAND_ID, COMMAND_OPS, DEVICE_ID, MAX_COMMAND_ARGS
 from ingest.storage.base import Agg
 
 PREVIEW_CHARS = 1000
+MAX_ID = 2**63 - 1
+"""Ids and times are signed 64-bit in the state database."""
 
 
 class LatestOut(BaseModel):
@@ -207,10 +209,10 @@ class DeadLetterSelectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"ids": [41, 42]}})
 
     all: bool = Field(False, description="every letter; no other field may be given with it")
-    ids: list[int] | None = Field(None, min_length=1, max_length=1000)
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, min_length=1, max_length=1000)
     device: str | None = Field(None, pattern=DEVICE_ID.pattern)
     reason: str | None = Field(None, min_length=1, max_length=200, description="contained in the reason")
-    before: int | None = Field(None, ge=0, description="received before this epoch ms")
+    before: int | None = Field(None, ge=0, le=MAX_ID, description="received before this epoch ms")
 
     @model_validator(mode="after")
     def _says_which(self) -> DeadLetterSelectionIn:

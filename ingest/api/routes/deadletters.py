@@ -16,6 +16,7 @@ from ingest.api.auth import AUTH_RESPONSES, AdminToken, ReadToken
 from ingest.api.context import ApiContext, api_context
 from ingest.api.routes.devices import MAX_PAGE
 from ingest.api.schemas import (
+    MAX_ID,
     PREVIEW_CHARS,
     DeadLetterNoteOut,
     DeadLetterOut,
@@ -42,7 +43,7 @@ Context = Annotated[ApiContext, Depends(api_context)]
 DeviceFilter = Annotated[
     str | None, Query(pattern=DEVICE_ID.pattern, description="only the letters of this device")
 ]
-LetterId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the letter's id")]
+LetterId = Annotated[int, Path(ge=1, le=MAX_ID, description="the letter's id")]
 UNKNOWN_LETTER: dict[int | str, dict[str, Any]] = {404: {"description": "no such dead letter"}}
 NEWEST = 10
 
@@ -115,7 +116,7 @@ def list_letters(
     reason: Annotated[
         str | None, Query(min_length=1, max_length=200, description="contained in the reason, any case")
     ] = None,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="ids below this one")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="ids below this one")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="letters per page")] = 100,
 ) -> DeadLettersOut:
     found = context.letters.page(Selection(device=device, reason=reason), before, limit + 1)
