@@ -23,7 +23,7 @@ from ingest.deadletters import DeadLetters, Selection, StoredLetter
 from ingest.metrics import Metrics
 from ingest.pipeline.apply import apply, isolate, reason
 from ingest.pipeline.router import Router
-from ingest.pipeline.work import Message, Rejected, Work
+from ingest.pipeline.work import Message, Rejected, StatusReport, Work
 from ingest.registry import Registry
 from ingest.storage.base import Store
 
@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 REPLAY_MAX = 1000
 """Letters one replay takes at most: its cost is bounded, whatever the selection matches."""
+STALE_STATUS = (
+    "not replayed: the device has been heard from since this status arrived, and a status replaces the "
+    "device's state (purge the letter if it is of no more use)"
+)
+"""A status is a snapshot, not a reading: an old one replayed would overwrite what is known now."""
 BATCH_MESSAGES = 100
 """Letters written to the store in one request (each holds at most 64 KiB of readings)."""
 
@@ -86,6 +91,10 @@ class Replayer:
             )
         return report
 
+    def _heard_since(self, device: str, received_ms: int) -> bool:
+        known = self.registry.device(device)
+        return known is not None and (known.last_seen_ms or 0) > received_ms
+
     def _run(self, letters: Sequence[StoredLetter]) -> ReplayReport:
         report = ReplayReport()
         works: list[Work] = []
@@ -98,6 +107,8 @@ class Replayer:
             work = self.router.route(Message(letter.topic, letter.payload, letter.received_ms, _no_ack))
             if isinstance(work, Rejected):
                 report.failed[letter.id] = work.reason
+            elif isinstance(work, StatusReport) and self._heard_since(work.device, letter.received_ms):
+                report.failed[letter.id] = STALE_STATUS
             else:
                 works.append(work)
                 letter_of[id(work)] = letter.id

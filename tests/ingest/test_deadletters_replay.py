@@ -16,11 +16,13 @@ import orjson
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ingest.codec.payload import Telemetry
 from ingest.deadletters import DeadLetter, DeadLetters, Selection
 from ingest.metrics import Metrics
-from ingest.pipeline.replay import ReplayReport
+from ingest.pipeline.replay import STALE_STATUS, ReplayReport
 from ingest.pipeline.router import Router
 from ingest.pipeline.work import Message, Readings, Rejected
+from ingest.points import Point
 from ingest.registry import Registry
 from ingest.service import IngestService, limits_of, offline_replayer
 from ingest.settings import Settings, load_settings
@@ -157,6 +159,24 @@ def test_two_replays_of_one_letter_at_once_store_and_count_it_once(
     assert dev1 is not None and (dev1.received, dev1.duplicates) == (5, 0)
     assert letters.count() == 0
     state.close()
+
+
+def test_an_old_status_is_not_replayed_over_a_device_heard_from_since(tmp_path: Path) -> None:
+    today = load_settings(data_dir=tmp_path / "data")
+    status = orjson.dumps({"online": True, "fw": "0.9.0", "boot": 3})
+    with offline_replayer(today) as replayer:
+        replayer.registry.record([(Telemetry("dev-1", (Point("dev-1", NOW_MS, {"v": 1.0}),)), NOW_MS)])
+        replayer.dead_letters.add(
+            [
+                DeadLetter(NOW_MS - 1000, "sf/dev-1/status", "refused then", status),
+                DeadLetter(NOW_MS - 1000, "sf/dev-2/status", "refused then", status),
+            ]
+        )
+        stale, fresh = sorted(x.id for x in replayer.dead_letters.page(Selection()))
+        report = replayer.replay(Selection())
+        assert report.stored == [fresh] and report.failed == {stale: STALE_STATUS}
+        assert replayer.registry.device("dev-1").fw is None  # type: ignore[union-attr]
+        assert replayer.registry.device("dev-2").fw == "0.9.0"  # type: ignore[union-attr]
 
 
 # --- Any bytes on any topic: a replay never raises and stores only what the live path accepts. ---
