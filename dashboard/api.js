@@ -50,6 +50,27 @@ export const listDevices = async () => {
 
 export const getDevice = (id) => json(`/api/v1/devices/${encodeURIComponent(id)}`);
 
+// Dead letters without their payloads (a read token's view): { total, newest: [{id, reason, device,
+// received, topic, size}], counts: Map(device → count) }. With `device`, the total and newest are that
+// device's. The per-device counts come a page at a time, like the devices.
+export async function getDeadLetterSummary(device) {
+  const counts = new Map();
+  if (device) {
+    const body = await json(`/api/v1/dead-letters/summary?${new URLSearchParams({ device, limit: "1" })}`);
+    return { total: Number(body.total) || 0, newest: Array.isArray(body.newest) ? body.newest : [], counts };
+  }
+  let after = "";
+  let first = null;
+  do {
+    const q = new URLSearchParams({ limit: "500", after });
+    const body = await json(`/api/v1/dead-letters/summary?${q}`);
+    first ??= body;
+    for (const { device: id, count } of Array.isArray(body.devices) ? body.devices : []) counts.set(id, Number(count) || 0);
+    after = body.next;
+  } while (after);
+  return { total: Number(first.total) || 0, newest: Array.isArray(first.newest) ? first.newest : [], counts };
+}
+
 // Newest first: [{at, online, fw, boot, changed: ["online"|"boot"|"fw"], retained}].
 export async function getStatusHistory(id, limit = 100) {
   const body = await json(`/api/v1/devices/${encodeURIComponent(id)}/status-history?limit=${limit}`);

@@ -6,7 +6,7 @@ import { TimeChart } from "./charts.js";
 import { SETTABLE } from "./contract.js";
 import { fromTemplate, h } from "./dom.js";
 import { ago, formatValue, toMs } from "./format.js";
-import { completenessOf, extrasOf, normalise } from "./fleet.js";
+import { completenessOf, extrasOf, normalise, renderDeadLetters } from "./fleet.js";
 
 export const RANGES = { "15m": "15 min", "1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 days", "30d": "30 days" };
 
@@ -29,7 +29,11 @@ export class DeviceView {
   }
 
   async mount() {
-    const [raw, history] = await Promise.all([api.getDevice(this.id), api.getStatusHistory(this.id)]);
+    const [raw, history, letters] = await Promise.all([
+      api.getDevice(this.id),
+      api.getStatusHistory(this.id),
+      api.getDeadLetterSummary(this.id).catch(() => null), // a side panel: the view works without it
+    ]);
     if (this.abort.signal.aborted) return;
     const device = normalise(raw);
     this.device = device;
@@ -40,6 +44,7 @@ export class DeviceView {
       h("button", { type: "button", dataset: { range: key }, "aria-pressed": String(this.range.start === `-${key}`) }, label)));
     this.renderSummary();
     this.renderHistory();
+    if (letters) renderDeadLetters(this.root.querySelector("#deadletters"), letters, "from this device");
     this.root.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => this.pick(b.dataset.range)));
     this.root.querySelector("#custom").addEventListener("submit", (e) => {
       e.preventDefault();

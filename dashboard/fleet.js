@@ -37,6 +37,19 @@ export function normalise(raw) {
   };
 }
 
+// The dead-letters panel of both views: the count and the newest reasons, each as text (a reason may
+// quote what a device sent, and a topic is whatever a client published on).
+export function renderDeadLetters(panel, { total, newest }, scope) {
+  panel.hidden = total === 0;
+  panel.querySelector(".dl-total").textContent =
+    `${total} message${total === 1 ? "" : "s"} ${scope} could not be stored (kept as dead letters; see \`sensorfleet deadletters\`).`;
+  panel.querySelector(".dl-newest").replaceChildren(...newest.map((letter) =>
+    h("li", { dataset: { letter: letter.id } },
+      h("span", { class: "muted", dataset: { seen: toMs(letter.received) || "" } }, ago(toMs(letter.received))), " ",
+      h("span", { class: "dl-where" }, letter.device ?? letter.topic), " ",
+      h("span", { class: "dl-reason" }, letter.reason))));
+}
+
 // "received 120 · missing 3 · 97.6%", the missing part marked; shared by both views.
 export function completenessOf({ received, missing }) {
   const total = Number(received) + Number(missing);
@@ -49,6 +62,7 @@ export class FleetView {
     this.root = root;
     this.onCounts = onCounts;
     this.devices = new Map();
+    this.letters = { total: 0, newest: [], counts: new Map() };
     this.sparks = new Map();
     this.sort = localStorage.getItem("sensorfleet.sort") || "id";
     this.filter = "";
@@ -83,7 +97,12 @@ export class FleetView {
   }
 
   async refresh() {
-    const list = await api.listDevices();
+    // Dead letters are a side panel: the fleet is shown even when they cannot be read.
+    const [list, letters] = await Promise.all([api.listDevices(), api.getDeadLetterSummary().catch(() => null)]);
+    if (letters) {
+      this.letters = letters;
+      renderDeadLetters(this.root.querySelector("#deadletters"), letters, "in the fleet");
+    }
     const before = [...this.devices.keys()].sort().join("\n");
     this.devices = new Map(list.map((raw) => [raw.id, normalise(raw)]));
     if ([...this.devices.keys()].sort().join("\n") === before) {
@@ -186,7 +205,10 @@ export class FleetView {
         device.fw ? h("span", {}, `fw ${device.fw}`) : null,
         device.rssi != null && h("span", {}, `${device.rssi} dBm`),
         device.outbox != null && h("span", { title: "readings waiting on the board" }, `outbox ${device.outbox}`),
-        device.dropped ? h("span", { class: "warn", title: "readings the board had to drop" }, `dropped ${device.dropped}`) : null),
+        device.dropped ? h("span", { class: "warn", title: "readings the board had to drop" }, `dropped ${device.dropped}`) : null,
+        this.letters.counts.get(device.id)
+          ? h("span", { class: "warn dead-letters", title: "messages that could not be stored" }, `dead letters ${this.letters.counts.get(device.id)}`)
+          : null),
       h("ul", { class: "values" }, values.length ? values : h("li", { class: "muted" }, "no readings yet")),
     );
     card.querySelector(".completeness").replaceChildren(...completenessOf(device));

@@ -45,6 +45,8 @@ def build_app(
             bus=bus,
             publisher=service,
             results=service.registry,
+            letters=service.dead_letters,
+            replayer=service.replayer,
             topic_prefix=service.settings.topic_prefix,
             settings=settings or ApiSettings(),
             clock=clock,

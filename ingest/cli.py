@@ -9,6 +9,7 @@ import typer
 from ingest import __version__
 from ingest.api.cli import token_app
 from ingest.db import db_app
+from ingest.deadletters_cli import deadletters_app
 from ingest.demo import demo
 from ingest.provision.cli import device_app
 from ingest.serve import serve
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(device_app, name="device")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
+app.add_typer(deadletters_app, name="deadletters")
 
 
 @app.command()

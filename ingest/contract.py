@@ -108,5 +108,15 @@ def parse_topic(prefix: str, topic: str) -> tuple[str, TopicKind]:
     return device, DEVICE_PUBLISHES[suffix]
 
 
+def device_in_topic(topic: str) -> str | None:
+    """The device a topic names, whatever its prefix and suffix: its second level when that is a valid
+    device id (`<prefix>/<device>/...`, or `spool/<device>` for a point the store refused from the
+    spool); None otherwise. For showing and filtering dead letters, whose topics may be anything."""
+    parts = topic.split("/", 2)
+    if len(parts) < 2 or not parts[0]:
+        return None
+    return parts[1] if DEVICE_ID.fullmatch(parts[1]) else None
+
+
 def is_metric_name(text: str) -> bool:
     return METRIC_NAME.fullmatch(text) is not None and text not in RESERVED_METRICS

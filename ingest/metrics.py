@@ -19,6 +19,7 @@ COUNTERS = {
     "write_errors": "failed write attempts to the store",
     "status_keys_dropped": "status keys outside the schema, left out of the stored status",
     "isolated_failures": "messages dead-lettered because processing them raised after decode",
+    "dead_letters_replayed": "dead letters replayed that passed: stored, counted and removed",
 }
 
 

@@ -1,14 +1,15 @@
 """The ingest service: builds intake, router, writer, store, spool, registry and dead letters from Settings.
 
 `IngestService` owns them and exposes what the HTTP layer (`ingest.app.build_app`) serves: `store`,
-`registry`, `dead_letters`, `metrics`, `health()`, `publish` and the pipeline's `listeners`. It knows
-nothing of HTTP.
+`registry`, `dead_letters`, `replayer`, `metrics`, `health()`, `publish` and the pipeline's
+`listeners`. It knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ingest.codec.lineprotocol import TagsFor, no_tags
 from ingest.codec.payload import Limits
@@ -19,6 +20,7 @@ from ingest.health import Health
 from ingest.intake.broker import EmbeddedBroker
 from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
+from ingest.pipeline.replay import Replayer
 from ingest.pipeline.router import Router
 from ingest.pipeline.work import Message, Work
 from ingest.pipeline.writer import Writer, WriterConfig
@@ -47,6 +49,39 @@ def build_store(settings: Settings, tags_for: TagsFor = no_tags) -> Store:
         settings.write_timeout_s,
     )
     return InfluxStore(http, settings.measurement, tags_for)
+
+
+def limits_of(settings: Settings) -> Limits:
+    s = settings
+    return Limits(s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000, s.max_metrics_per_reading)
+
+
+def build_replayer(
+    settings: Settings, registry: Registry, store: Store, dead_letters: DeadLetters, metrics: Metrics
+) -> Replayer:
+    """Replays dead letters through a router like the live one (the settings' limits and prefix, the
+    same registry), whose own metrics leave the count of MQTT messages received alone."""
+    router = Router(settings.topic_prefix, limits_of(settings), registry, Metrics())
+    return Replayer(router, store, registry, dead_letters, metrics)
+
+
+@contextmanager
+def offline_replayer(settings: Settings) -> Iterator[Replayer]:
+    """A replayer over the state and time-series stores the settings name, for a process that runs no
+    intake (`sensorfleet deadletters replay`); both are closed when the block ends."""
+    state = open_state(settings.data_dir, settings.database_url)
+    try:
+        registry = Registry(
+            state, strict=settings.strict_devices, max_metrics=settings.max_metrics_per_device
+        )
+        store = build_store(settings, registry.tags_for)
+        try:
+            dead_letters = DeadLetters(state, kept=settings.dead_letters_kept)
+            yield build_replayer(settings, registry, store, dead_letters, Metrics())
+        finally:
+            store.close()
+    finally:
+        state.close()
 
 
 class IngestService:
@@ -78,10 +113,8 @@ class IngestService:
                 hold_max_s=s.hold_max_s,
             ),
         )
-        limits = Limits(
-            s.max_payload_bytes, s.max_past_s * 1000, s.max_future_s * 1000, s.max_metrics_per_reading
-        )
-        self.router = Router(s.topic_prefix, limits, self.registry, self.metrics)
+        self.router = Router(s.topic_prefix, limits_of(s), self.registry, self.metrics)
+        self.replayer = build_replayer(s, self.registry, self.store, self.dead_letters, self.metrics)
         self.listeners: list[Callable[[Work], None]] = []
         """Called with each routed message (e.g. the API's live event stream), after the writer has it."""
         self.broker = EmbeddedBroker(port=s.embedded_broker_port) if s.mqtt_url is None else None

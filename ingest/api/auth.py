@@ -65,3 +65,4 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 ReadToken = Depends(require(Scope.READ))
 CommandToken = Depends(require(Scope.COMMAND))
+AdminToken = Depends(require(Scope.ADMIN))

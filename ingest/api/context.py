@@ -11,7 +11,7 @@ from fastapi import HTTPException, Request
 from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
-from ingest.api.ports import DeviceDirectory, SeriesReader
+from ingest.api.ports import DeadLetterReplayer, DeadLetterStore, DeviceDirectory, SeriesReader
 from ingest.api.series import BooleanMetrics
 
 
@@ -22,6 +22,8 @@ class ApiContext:
     bus: EventBus
     settings: ApiSettings
     commands: CommandTracker
+    letters: DeadLetterStore
+    replayer: DeadLetterReplayer
     clock: Callable[[], float] = field(default=time.time)
     booleans: BooleanMetrics = field(default_factory=BooleanMetrics)
 

@@ -18,9 +18,16 @@ from ingest.api.context import ApiContext
 from ingest.api.docs import install_docs
 from ingest.api.events import EventBus
 from ingest.api.headers import SecurityHeaders
-from ingest.api.ports import CommandResults, DeviceDirectory, MessagePublisher, SeriesReader
+from ingest.api.ports import (
+    CommandResults,
+    DeadLetterReplayer,
+    DeadLetterStore,
+    DeviceDirectory,
+    MessagePublisher,
+    SeriesReader,
+)
 from ingest.api.ratelimit import RateLimiter
-from ingest.api.routes import commands, devices, series, stream
+from ingest.api.routes import commands, deadletters, devices, series, stream
 from ingest.api.tokens import TokenStore
 from ingest.errors import PermanentStoreError, QueryError, StateDatabaseError, TransientStoreError, is_outage
 
@@ -46,6 +53,8 @@ class ApiParts:
     bus: EventBus
     publisher: MessagePublisher
     results: CommandResults
+    letters: DeadLetterStore
+    replayer: DeadLetterReplayer
     topic_prefix: str
     settings: ApiSettings
     clock: Callable[[], float] = time.time
@@ -62,7 +71,16 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
         settings.command_timeout_s,
         clock=parts.clock,
     )
-    app.state.api = ApiContext(parts.reader, parts.directory, parts.bus, settings, tracker, parts.clock)
+    app.state.api = ApiContext(
+        parts.reader,
+        parts.directory,
+        parts.bus,
+        settings,
+        tracker,
+        parts.letters,
+        parts.replayer,
+        parts.clock,
+    )
     app.state.tokens = parts.tokens
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app.state.auth_failures = RateLimiter(
@@ -77,8 +95,8 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for module in (devices, series, stream, commands):
-        app.include_router(module.router)
+    for router in (devices.router, series.router, stream.router, commands.router, *deadletters.routers):
+        app.include_router(router)
     install_docs(app, settings.docs)
     app.add_exception_handler(QueryError, _unprocessable)
     app.add_exception_handler(PermanentStoreError, _store_refused)

@@ -1,7 +1,8 @@
 """What the API needs from the rest of the service, as protocols; `ingest.api.install.ApiParts` holds them.
 
 `ingest.storage.base.Store` is a `SeriesReader`, `ingest.registry.Registry` a `DeviceDirectory`
-and a `CommandResults`, and the ingest service a `MessagePublisher`.
+and a `CommandResults`, the ingest service a `MessagePublisher`, `ingest.deadletters.DeadLetters` a
+`DeadLetterStore` and `ingest.pipeline.replay.Replayer` a `DeadLetterReplayer`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from ingest.deadletters import DeviceCount, Selection, StoredLetter, Summary
+from ingest.pipeline.replay import ReplayReport
 from ingest.points import Point
 from ingest.storage.base import Agg, LatestValues, SeriesPoint
 
@@ -108,3 +111,23 @@ class MessagePublisher(Protocol):
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> object: ...
 
     def broker_connected(self) -> bool: ...
+
+
+class DeadLetterStore(Protocol):
+    def page(
+        self, selection: Selection, before_id: int | None = None, limit: int = 100
+    ) -> Sequence[StoredLetter]:
+        """Newest first: those matching `selection` with an id below `before_id`, at most `limit`."""
+        ...
+
+    def get(self, letter_id: int) -> StoredLetter | None: ...
+
+    def purge(self, selection: Selection) -> int: ...
+
+    def summary(self, device: str | None = None, newest: int = 10) -> Summary: ...
+
+    def per_device(self, after: str = "", limit: int = 100) -> Sequence[DeviceCount]: ...
+
+
+class DeadLetterReplayer(Protocol):
+    def replay(self, selection: Selection, limit: int = ...) -> ReplayReport: ...

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ingest.contract import COMMAND_ID, COMMAND_OPS, MAX_COMMAND_ARGS_BYTES
+from ingest.contract import COMMAND_ID, COMMAND_OPS, DEVICE_ID, MAX_COMMAND_ARGS_BYTES
 from ingest.storage.base import Agg
+
+PREVIEW_CHARS = 1000
+MAX_ID = 2**63 - 1
+"""Ids and times are signed 64-bit in the state database."""
 
 
 class LatestOut(BaseModel):
@@ -160,3 +164,77 @@ class CommandOut(BaseModel):
     result: Any = None
     error: str | None = None
     sent_at: float | None = Field(description="epoch seconds")
+
+
+class DeadLetterNoteOut(BaseModel):
+    """A dead letter without its payload (what a read token may see)."""
+
+    id: int
+    reason: str = Field(description="why it could not be stored (device-supplied text may be quoted in it)")
+    device: str | None = Field(description="the device its topic names; null when the topic names none")
+    received: int = Field(description="epoch ms when the ingest received it")
+    topic: str
+    size: int = Field(description="bytes of payload that arrived")
+
+
+class DeadLetterOut(DeadLetterNoteOut):
+    payload: str = Field(description="the payload as kept (at most 64 KiB of it), base64")
+    truncated: bool = Field(description="true when only the first 64 KiB of the payload were kept")
+    preview: str | None = Field(
+        description=f"the start of the payload as text (at most {PREVIEW_CHARS} characters) when it is "
+        "valid UTF-8; null otherwise. Device-supplied: render it as text, never as markup"
+    )
+
+
+class DeadLettersOut(BaseModel):
+    letters: list[DeadLetterOut] = Field(description="newest first")
+    next: int | None = Field(None, description="pass as `before` for the next page; null on the last one")
+
+
+class DeviceLettersOut(BaseModel):
+    device: str
+    count: int
+
+
+class DeadLetterSummaryOut(BaseModel):
+    total: int = Field(description="dead letters kept (of `device` when asked for one)")
+    newest: list[DeadLetterNoteOut] = Field(description="the newest of them, newest first")
+    devices: list[DeviceLettersOut] = Field(description="letters per device that has any, in id order")
+    next: str | None = Field(None, description="pass as `after` for the next page of `devices`")
+
+
+class DeadLetterSelectionIn(BaseModel):
+    """Which dead letters: `all`, or those with `ids` and/or matching the filters (every one given)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"ids": [41, 42]}})
+
+    all: bool = Field(False, description="every letter; no other field may be given with it")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, min_length=1, max_length=1000)
+    device: str | None = Field(None, pattern=DEVICE_ID.pattern)
+    reason: str | None = Field(None, min_length=1, max_length=200, description="contained in the reason")
+    before: int | None = Field(None, ge=0, le=MAX_ID, description="received before this epoch ms")
+
+    @model_validator(mode="after")
+    def _says_which(self) -> DeadLetterSelectionIn:
+        filters = (self.ids, self.device, self.reason, self.before)
+        given = [f for f in filters if f is not None]
+        if self.all and given:
+            raise ValueError("give `all` alone, or ids and filters without it")
+        if not self.all and not given:
+            raise ValueError("say which letters: `ids`, a filter (`device`, `reason`, `before`) or `all`")
+        return self
+
+
+class ReplayFailureOut(BaseModel):
+    id: int
+    reason: str = Field(description="why it fails today; the letter stays, with this reason")
+
+
+class ReplayOut(BaseModel):
+    stored: list[int] = Field(description="letters that passed: stored, counted and removed")
+    failed: list[ReplayFailureOut]
+    skipped: list[int] = Field(description="letters kept only in part (over 64 KiB): not replayable")
+
+
+class PurgeOut(BaseModel):
+    deleted: int

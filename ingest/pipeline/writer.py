@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import orjson
 
 from ingest.deadletters import DeadLetter, DeadLetters
-from ingest.errors import PermanentStoreError, SpoolFullError, TransientStoreError, is_outage
+from ingest.errors import PermanentStoreError, SpoolFullError, TransientStoreError
 from ingest.metrics import Metrics
-from ingest.pipeline.work import CommandAnswer, Readings, Rejected, StatusReport, Work
+from ingest.pipeline.apply import apply, isolate, reason
+from ingest.pipeline.work import Readings, Rejected, Work
 from ingest.points import Point
 from ingest.registry import Registry
 from ingest.storage.base import Store
@@ -174,7 +175,7 @@ class Writer:
     def _flush(self, batch: list[Work]) -> None:
         """Stores and records the batch, then acknowledges all of it; raises only on an outage."""
         dead = [w.message.dead_letter(w.reason) for w in batch if isinstance(w, Rejected)]
-        dead += self._isolated(self._apply, [w for w in batch if not isinstance(w, Rejected)])
+        dead += self._isolated([w for w in batch if not isinstance(w, Rejected)])
         if dead:
             self.dead_letters.add(dead)
             self.metrics.add("dead_letters", len(dead))
@@ -184,43 +185,18 @@ class Writer:
             w.message.ack()
         self.metrics.add("messages_acked", len(batch))
 
-    def _isolated(self, apply: Callable[[list[Work]], None], works: list[Work]) -> list[DeadLetter]:
-        """Applies `works`; if that raises for a reason other than an outage, halves them until each
-        message that fails alone is found, and returns those as dead letters.
-
-        Every step of `apply` is idempotent (points overwrite themselves, statuses and command results
-        are upserts, the registry's counts change only when their transaction commits), so applying a
-        half again after a partial failure stores and counts nothing twice."""
-        if not works:
-            return []
-        try:
-            apply(works)
-            return []
-        except Exception as e:
-            if is_outage(e):
-                raise
-            if len(works) == 1:
-                if not isinstance(e, PermanentStoreError):
-                    log.warning("a message from %s failed: %r", works[0].message.topic[:200], e)
-                    self.metrics.add("isolated_failures")
-                return [works[0].message.dead_letter(_reason(e))]
-        half = len(works) // 2
-        return self._isolated(apply, works[:half]) + self._isolated(apply, works[half:])
+    def _isolated(self, works: list[Work]) -> list[DeadLetter]:
+        """Applies `works`; returns the messages that fail alone (`apply.isolate`) as dead letters."""
+        dead = []
+        for work, e in isolate(self._apply, works):
+            if not isinstance(e, PermanentStoreError):
+                log.warning("a message from %s failed: %r", work.message.topic[:200], e)
+                self.metrics.add("isolated_failures")
+            dead.append(work.message.dead_letter(reason(e)))
+        return dead
 
     def _apply(self, works: list[Work]) -> None:
-        readings = [w for w in works if isinstance(w, Readings)]
-        if readings:
-            self._write_or_spool([p for w in readings for p in w.telemetry.points])
-        for w in works:
-            m = w.message
-            match w:
-                case StatusReport(device=device, status=status):
-                    self.registry.set_status(device, status, m.received_ms, m.retained)
-                case CommandAnswer(device=device, command_id=command_id):
-                    self.registry.record_command_result(device, command_id, m.payload, m.received_ms)
-        duplicates = self.registry.record((w.telemetry, w.message.received_ms) for w in readings)
-        if duplicates:
-            self.metrics.add("duplicates", duplicates)
+        apply(works, self._write_or_spool, self.registry, self.metrics)
 
     # Storing -------------------------------------------------------------------------------------
     def _write_or_spool(self, points: Sequence[Point]) -> None:
@@ -296,9 +272,3 @@ class Writer:
 
 def _points(work: Work) -> int:
     return len(work.telemetry.points) if isinstance(work, Readings) else 0
-
-
-def _reason(e: BaseException) -> str:
-    """A dead letter's reason: the store's own words for what it refused, the exception's otherwise."""
-    text = str(e) if isinstance(e, PermanentStoreError) else f"{type(e).__name__}: {e}"
-    return text[:500]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Table, insert, select, text
 
+from ingest.contract import device_in_topic
 from ingest.errors import ConfigError
 from ingest.state.database import StateDatabase, state_url
 from ingest.state.schema import (
@@ -61,6 +62,12 @@ class Copy:
     """Its rows, oldest first, in the order of `columns`."""
     table: Table
     columns: Sequence[str]
+    complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Adds the columns the old file did not have, computed from a row's others."""
+
+
+def _with_device(letter: dict[str, Any]) -> dict[str, Any]:
+    return {**letter, "device": device_in_topic(letter["topic"])}
 
 
 _DEVICE_COLUMNS = tuple(
@@ -93,6 +100,7 @@ LEGACY_FILES = {
             "SELECT received_ms, topic, reason, payload, payload_bytes FROM dead_letters ORDER BY id",
             dead_letters,
             ("received_ms", "topic", "reason", "payload", "payload_bytes"),
+            _with_device,
         ),
     ),
     "registry.sqlite": (
@@ -201,6 +209,8 @@ def _take_in(connection: Connection, data_dir: Path) -> list[Path]:
             rows = _rows(path, copy.query)
             if rows:
                 records = [dict(zip(copy.columns, r, strict=True)) for r in rows]
+                if copy.complete is not None:
+                    records = [copy.complete(r) for r in records]
                 connection.execute(insert(copy.table), records)
             log.info("took in %d rows of %s from %s", len(rows), copy.table.name, path)
         connection.execute(insert(imported_files), {"name": name, "imported_ms": int(time.time() * 1000)})

@@ -50,7 +50,13 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("payload_bytes", Integer, nullable=False),
+    Column("device", Text),
+    Column("claim", Text),
+    Column("claimed_until_ms", BigInteger),
+    Index(None, "device", "id"),
 )
+"""`device` is `ingest.contract.device_in_topic(topic)`; `claim` names the replay that holds the letter
+until `claimed_until_ms`."""
 
 provisioned_devices = Table(
     "provisioned_devices",
