@@ -61,6 +61,14 @@ DEVICE_PUBLISHES: dict[str, TopicKind] = {
 COMMAND_SUFFIX = "cmd"
 """The one topic a device reads: `<prefix>/<device>/cmd`."""
 
+ALERTS_SUFFIX = "$alerts"
+"""`<prefix>/$alerts`: the ingest publishes each alert transition there (no device id starts with `$`)."""
+
+
+def alerts_topic(prefix: str) -> str:
+    return f"{prefix}/{ALERTS_SUFFIX}"
+
+
 COMMAND_OPS = ("ping", "set", "flush", "reboot", "maint")
 """What a board runs; `maint` restarts it into maintenance (its REPL free for USB work)."""
 MAX_COMMAND_ARGS_BYTES = 512

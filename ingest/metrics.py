@@ -20,6 +20,11 @@ COUNTERS = {
     "status_keys_dropped": "status keys outside the schema, left out of the stored status",
     "isolated_failures": "messages dead-lettered because processing them raised after decode",
     "dead_letters_replayed": "dead letters replayed that passed: stored, counted and removed",
+    "alert_transitions": "alerts this process started, fired or resolved",
+    "alert_evaluations_dropped": "messages not evaluated for alerts because the evaluation queue was full",
+    "alert_evaluation_errors": "alert evaluations that failed (the state store unavailable, or a bug)",
+    "alert_notifications_sent": "alert notifications this process delivered",
+    "alert_notifications_failed": "alert notification attempts that failed (each is retried with backoff)",
 }
 
 

@@ -11,8 +11,13 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from ingest.alerts.engine import AlertEngine, Facts, IngestFacts
+from ingest.alerts.notify import Notifier
+from ingest.alerts.store import AlertStore
+from ingest.alerts.webhook import Webhooks
 from ingest.codec.lineprotocol import TagsFor, no_tags
 from ingest.codec.payload import Limits
+from ingest.contract import alerts_topic
 from ingest.deadletters import DeadLetters
 from ingest.errors import StoreError
 from ingest.files import private_dir, read_secret
@@ -22,7 +27,7 @@ from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
 from ingest.pipeline.replay import Replayer
 from ingest.pipeline.router import Router
-from ingest.pipeline.work import Message, Work
+from ingest.pipeline.work import Message, Readings, Work
 from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.registry import Registry
 from ingest.settings import Settings
@@ -132,6 +137,22 @@ class IngestService:
             ),
             self._received,
         )
+        self.alert_store = AlertStore(self.state)
+        self.notifier = Notifier(
+            self.alert_store, Webhooks(s.webhook_timeout_s), self._publish_alert, self.metrics
+        )
+        self.alerts = AlertEngine(
+            self.alert_store,
+            Facts(self.registry.tags_for, self.registry.devices, self._ingest_facts, f"ingest:{s.client_id}"),
+            self.metrics,
+            s.external_url or f"http://{s.http_host}:{s.http_port}",
+            tick_s=s.alert_tick_s,
+            scan_s=s.alert_scan_s,
+            wake=self.notifier.wake,
+        )
+        self.registry.status_listeners.append(
+            lambda device, status, change: self.alerts.status(device, status)
+        )
         m = self.metrics
         m.gauge("spool_bytes", "bytes in the spool waiting for the store", lambda: self.spool.depth_bytes())
         m.gauge("spool_batches", "batches in the spool waiting for the store", lambda: self.spool.batches)
@@ -173,6 +194,8 @@ class IngestService:
     def _received(self, message: Message) -> None:
         work = self.router.route(message)
         self.writer.submit(work)
+        if isinstance(work, Readings):
+            self.alerts.readings(work.telemetry.device, work.telemetry.points)
         for listener in self.listeners:
             try:
                 listener(work)
@@ -184,13 +207,17 @@ class IngestService:
             self.broker.start()
         self.writer.start()
         self.intake.start()
+        self.alerts.start()
+        self.notifier.start()
         log.info("ingest started: store %s, data dir %s", type(self.store).__name__, self.settings.data_dir)
 
     def stop(self) -> None:
         """Lets the writer store and acknowledge what it holds while still connected, then disconnects.
 
         Whatever arrives after the writer stopped stays unacknowledged: the broker delivers it again."""
+        self.alerts.stop()
         self.writer.stop()
+        self.notifier.stop()
         self.intake.stop()
         if self.broker is not None:
             self.broker.stop()
@@ -208,6 +235,18 @@ class IngestService:
             writer_held_too_long=self.writer.held_too_long(),
             hold_reason=self.writer.hold_reason,
         )
+
+    def _ingest_facts(self) -> IngestFacts:
+        return IngestFacts(
+            spool_pct=100 * self.spool.depth_bytes() / self.settings.spool_max_bytes,
+            writer_held_s=self.writer.held_for(),
+            dead_letters=self.metrics.get("dead_letters"),
+        )
+
+    def _publish_alert(self, body: bytes) -> None:
+        if not self.broker_connected():
+            raise ConnectionError("not connected to the broker")
+        self.intake.publish(alerts_topic(self.settings.topic_prefix), body)
 
     def broker_connected(self) -> bool:
         return self.intake.connected.is_set()

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         60.0, gt=0, description="a batch unacknowledged this long (store or disk down) makes /readyz fail"
     )
     dead_letters_kept: int = Field(100_000, ge=100, description="the newest dead letters kept")
+    external_url: str | None = Field(
+        None, description="the dashboard's address for links in alert notifications; none → http_host:port"
+    )
+    alert_tick_s: float = Field(1.0, gt=0, le=60, description="how often alerts' timers are checked")
+    alert_scan_s: float = Field(
+        5.0, gt=0, le=3600, description="how often the fleet is scanned for silent or incomplete devices"
+    )
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="a webhook that has not answered by then failed"
+    )
 
     @field_validator("mqtt_url")
     @classmethod

@@ -3,15 +3,16 @@ reads only its own commands.
 
 Mosquitto substitutes `%u` in `pattern` lines with the connecting login, and a device's login is its
 id, so four pattern lines cover every device without listing them. The ingest service gets a `user`
-block: it reads what devices publish and writes only command topics. Nothing else is allowed, so a
-device cannot even send itself a command. The same rules as `deploy/mosquitto/sensorfleet.acl`.
+block: it reads what devices publish and writes only command topics and `<prefix>/$alerts`. Nothing
+else is allowed, so a device cannot even send itself a command. The same rules as
+`deploy/mosquitto/sensorfleet.acl`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ingest.contract import COMMAND_SUFFIX, DEVICE_PUBLISHES, TOPIC_PREFIX
+from ingest.contract import COMMAND_SUFFIX, DEVICE_PUBLISHES, TOPIC_PREFIX, alerts_topic
 from ingest.errors import DeviceError
 
 
@@ -25,6 +26,7 @@ def render_acl(prefixes: Iterable[str], ingest_username: str) -> str:
     for prefix in wanted:
         lines += [f"topic read {prefix}/+/{suffix}" for suffix in DEVICE_PUBLISHES]
         lines.append(f"topic write {prefix}/+/{COMMAND_SUFFIX}")
+        lines.append(f"topic write {alerts_topic(prefix)}")
     # Pattern lines apply to every login, the ingest's included; no device can take its name.
     lines.append("")
     for prefix in wanted:

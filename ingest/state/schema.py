@@ -161,3 +161,56 @@ imported_files = Table(
     Column("imported_ms", BigInteger, nullable=False),
 )
 """The files of a data dir from before the state store whose rows were taken in, each once."""
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+"""Each rule as its JSON (ingest.alerts.rules.Rule)."""
+alert_rules_version = Table(
+    "alert_rules_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+"""One row, moved by every change of the rules: a process reloads them when it has moved."""
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("rule", Text, nullable=False),
+    Column("device", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("fired_ms", BigInteger),
+    Column("resolved_ms", BigInteger),
+    Column("value", Text, nullable=False),
+    Column("active", Text),
+    UniqueConstraint("active"),
+    Index(None, "device", "id"),
+)
+"""Every alert, pending → firing → resolved. `active` is `rule/device` while the alert is pending or
+firing and NULL after: the unique constraint lets one process, not two, start an alert."""
+alert_notifications = Table(
+    "alert_notifications",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_ms", BigInteger, nullable=False),
+    Column("lease_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger),
+    Column("failed_ms", BigInteger),
+    Column("last_error", Text),
+    UniqueConstraint("alert_id", "status", "target"),
+    Index(None, "delivered_ms", "next_ms"),
+)
+"""The outbox: one row per transition and target, written with the transition itself, so a
+notification is neither lost nor made twice, whichever process delivers it."""

@@ -13,6 +13,7 @@ def test_devices_are_bound_to_their_login_and_ingest_reads_all() -> None:
         "topic read sf/+/status",
         "topic read sf/+/cmd/result",
         "topic write sf/+/cmd",
+        "topic write sf/$alerts",
         "pattern write sf/%u/telemetry",
         "pattern write sf/%u/status",
         "pattern write sf/%u/cmd/result",

@@ -1,0 +1,342 @@
+"""Evaluates alert rules on the pipeline's messages and on a timer, in a thread of its own.
+
+The pipeline hands readings and statuses over through a bounded queue and never waits: a full queue
+drops the evaluation (counted), never a reading. Each condition's truth is kept in memory per rule and
+device; the state store is touched only when an alert has to move (start, fire, cancel, resolve), and
+the store decides which process moves it (`AlertStore`). The alerts that are pending or firing are
+re-read every tick, so a process learns of moves another one made.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.alerts import payload
+from ingest.alerts.rules import BoardLoss, IngestHealth, Missing, NoReadings, Offline, Rate, Rule, Threshold
+from ingest.alerts.store import Alert, AlertStore
+from ingest.codec.payload import Status
+from ingest.metrics import Metrics
+from ingest.points import Point
+from ingest.registry import DeviceInfo
+
+log = logging.getLogger(__name__)
+
+MQTT_TARGET = "mqtt"
+QUEUE_MAX = 10_000
+DEAD_LETTER_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True)
+class IngestFacts:
+    spool_pct: float
+    writer_held_s: float
+    dead_letters: int
+
+
+@dataclass
+class Facts:
+    """What the engine reads of the service, passed in so the engine stays testable."""
+
+    tags_for: Callable[[str], Mapping[str, str]]
+    devices: Callable[[], Iterable[DeviceInfo]]
+    ingest: Callable[[], IngestFacts]
+    instance: str
+    """This process's name for its own health alerts (`ingest:<client id>`)."""
+
+
+@dataclass
+class _Rules:
+    """The rules, indexed so that a message costs a look at the rules that can concern it."""
+
+    all: list[Rule] = field(default_factory=list)
+    by_device: dict[str, list[Rule]] = field(default_factory=dict)
+    by_tag: dict[tuple[str, str], list[Rule]] = field(default_factory=dict)
+    everyone: list[Rule] = field(default_factory=list)
+    ingest: list[Rule] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, rules: Sequence[Rule]) -> _Rules:
+        index = cls(all=list(rules))
+        for rule in rules:
+            s = rule.selector
+            if isinstance(rule.condition, IngestHealth):
+                index.ingest.append(rule)
+            elif s.all:
+                index.everyone.append(rule)
+            elif s.tag is not None:
+                index.by_tag.setdefault(s.tag, []).append(rule)
+            for device in s.devices:
+                index.by_device.setdefault(device, []).append(rule)
+        return index
+
+    def for_device(self, device: str, tags: Mapping[str, str]) -> list[Rule]:
+        found = self.everyone + self.by_device.get(device, [])
+        for tag in tags.items():
+            found += self.by_tag.get(tag, [])
+        return found
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        store: AlertStore,
+        facts: Facts,
+        metrics: Metrics,
+        external_url: str,
+        clock: Callable[[], float] = time.time,
+        tick_s: float = 1.0,
+        scan_s: float = 5.0,
+        wake: Callable[[], None] = lambda: None,
+    ):
+        """`wake` is called after a transition wrote notifications (the notifier's cue)."""
+        self.store = store
+        self.facts = facts
+        self.metrics = metrics
+        self.external_url = external_url
+        self.clock = clock
+        self.tick_s = tick_s
+        self.scan_s = scan_s
+        self.wake = wake
+        self._queue: queue.Queue[tuple[str, str, Any]] = queue.Queue(QUEUE_MAX)
+        self._rules = _Rules()
+        self._version = -1
+        self._device_rules: dict[str, list[Rule]] = {}
+        self._active: dict[tuple[str, str], Alert] = {}
+        self._truth: dict[tuple[str, str], bool] = {}
+        self._last: dict[tuple[str, str], tuple[int, float]] = {}
+        self._outbox: dict[str, int] = {}
+        self._dead_letters: deque[tuple[float, int]] = deque()
+        self._next_scan = 0.0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
+
+    # Inputs: called from the pipeline's threads, never blocking -----------------------------------
+    def readings(self, device: str, points: Sequence[Point]) -> None:
+        if self._rules.all:
+            self._offer("readings", device, points)
+
+    def status(self, device: str, status: Status) -> None:
+        if self._rules.all:
+            self._offer("status", device, status)
+
+    def _offer(self, kind: str, device: str, item: Any) -> None:
+        try:
+            self._queue.put_nowait((kind, device, item))
+        except queue.Full:
+            self.metrics.add("alert_evaluations_dropped")
+
+    # The loop -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.refresh()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                kind, device, item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+                self._guarded(self._evaluate, kind, device, item)
+            except queue.Empty:
+                pass
+            if time.monotonic() >= next_tick:
+                self._guarded(self.tick)
+                next_tick = time.monotonic() + self.tick_s
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        try:
+            step(*args)
+        except Exception:  # the state store away, or a bug: the next tick starts again from the store
+            log.exception("evaluating alerts failed")
+            self.metrics.add("alert_evaluation_errors")
+
+    def drain(self) -> None:
+        """Evaluates what is queued now, in the caller's thread (tests and benchmarks)."""
+        while True:
+            try:
+                kind, device, item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._evaluate(kind, device, item)
+
+    # Evaluation -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-reads the rules when they changed and the alerts that are pending or firing."""
+        version = self.store.rules_version()
+        if version != self._version:
+            rules = self.store.rules()
+            self._rules, self._version, self._device_rules = _Rules.of(rules), version, {}
+            names = {r.name for r in rules}
+            self._truth = {k: v for k, v in self._truth.items() if k[0] in names}
+        self._active = {(a.rule, a.device): a for a in self.store.active()}
+
+    def tick(self) -> None:
+        self.refresh()
+        now = self.clock()
+        if now >= self._next_scan:
+            self._next_scan = now + self.scan_s
+            self._scan(now)
+        self._ingest_health(now)
+        by_name = {r.name: r for r in self._rules.all}
+        for (name, device), alert in list(self._active.items()):
+            rule = by_name.get(name)
+            if rule is not None and alert.state == "pending" and self._truth.get((name, device), True):
+                self._apply(rule, device, True, alert.value, now)
+
+    def _evaluate(self, kind: str, device: str, item: Any) -> None:
+        rules = self._rules_of(device)
+        now = self.clock()
+        for rule in rules:
+            c = rule.condition
+            if kind == "readings" and isinstance(c, Threshold | Rate):
+                for point in item:
+                    value = point.fields.get(c.metric)
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        self._reading(rule, c, device, point.ts_ms, float(value), now)
+            elif kind == "status" and isinstance(c, Offline):
+                self._apply(rule, device, not item.online, {"online": item.online}, now)
+            elif kind == "status" and isinstance(c, BoardLoss):
+                self._board_loss(rule, c, device, item, now)
+        if kind == "status":
+            extra = item.extra or {}
+            if isinstance(extra.get("outbox"), int):
+                self._outbox[device] = extra["outbox"]
+
+    def _rules_of(self, device: str) -> list[Rule]:
+        rules = self._device_rules.get(device)
+        if rules is None:
+            rules = self._rules.for_device(device, self.facts.tags_for(device))
+            self._device_rules[device] = rules
+        return rules
+
+    def _reading(
+        self, rule: Rule, c: Threshold | Rate, device: str, ts_ms: int, value: float, now: float
+    ) -> None:
+        key = (rule.name, device)
+        if isinstance(c, Threshold):
+            truth = _threshold(c, value, self._truth.get(key, False))
+            self._apply(rule, device, truth, {"value": value, "at": ts_ms}, now)
+            return
+        last = self._last.get(key)
+        self._last[key] = (ts_ms, value)
+        if last is None or ts_ms <= last[0]:
+            return
+        per_s = abs(value - last[1]) / ((ts_ms - last[0]) / 1000)
+        self._apply(
+            rule, device, per_s > c.per_s, {"per_s": round(per_s, 6), "value": value, "at": ts_ms}, now
+        )
+
+    def _board_loss(self, rule: Rule, c: BoardLoss, device: str, status: Status, now: float) -> None:
+        extra = status.extra or {}
+        dropped, outbox = extra.get("dropped"), extra.get("outbox")
+        value = {"dropped": dropped, "outbox": outbox}
+        if c.outbox_growing:
+            before = self._outbox.get(device)
+            if isinstance(outbox, int) and before is not None:
+                self._apply(rule, device, outbox > before, value, now)
+        elif isinstance(dropped, int):
+            self._apply(rule, device, dropped > 0, value, now)
+
+    def _scan(self, now: float) -> None:
+        watching = [r for r in self._rules.all if isinstance(r.condition, NoReadings | Missing)]
+        if not watching:
+            return
+        for info in self.facts.devices():
+            for rule in self._rules_of(info.id):
+                c = rule.condition
+                if isinstance(c, NoReadings) and info.last_seen_ms is not None:
+                    silent_s = now - info.last_seen_ms / 1000
+                    self._apply(rule, info.id, silent_s > c.after_s, {"silent_s": round(silent_s)}, now)
+                elif isinstance(c, Missing):
+                    self._apply(rule, info.id, info.missing > c.over, {"missing": info.missing}, now)
+
+    def _ingest_health(self, now: float) -> None:
+        if not self._rules.ingest:
+            return
+        facts = self.facts.ingest()
+        window = self._dead_letters
+        window.append((now, facts.dead_letters))
+        while window and window[0][0] < now - DEAD_LETTER_WINDOW_S:
+            window.popleft()
+        rising = facts.dead_letters - window[0][1]
+        for rule in self._rules.ingest:
+            c = rule.condition
+            assert isinstance(c, IngestHealth)
+            problems = []
+            if c.spool_over_pct is not None and facts.spool_pct > c.spool_over_pct:
+                problems.append(f"spool {facts.spool_pct:.0f}% full")
+            if c.writer_held and facts.writer_held_s > 0:
+                problems.append(f"writer held {facts.writer_held_s:.0f} s")
+            if c.dead_letters_over is not None and rising > c.dead_letters_over:
+                problems.append(f"{rising} dead letters in a minute")
+            value = {"problem": "; ".join(problems) or "healthy", "dead_letters_per_min": rising}
+            self._apply(rule, self.facts.instance, bool(problems), value, now)
+
+    # Transitions ----------------------------------------------------------------------------------
+    def _apply(self, rule: Rule, device: str, truth: bool | None, value: dict[str, Any], now: float) -> None:
+        if truth is None:
+            return
+        key = (rule.name, device)
+        self._truth[key] = truth
+        alert = self._active.get(key)
+        now_ms = int(now * 1000)
+        if truth:
+            if alert is None:
+                alert_id = self.store.start(rule.name, device, now_ms, value)
+                if alert_id is None:  # another process started it: learn its state
+                    self._active = {(a.rule, a.device): a for a in self.store.active()}
+                    return
+                alert = Alert(alert_id, rule.name, device, "pending", now_ms, None, None, value)
+                self._active[key] = alert
+                self.metrics.add("alert_transitions")
+            if alert.state == "pending" and now_ms - alert.started_ms >= rule.for_s * 1000:
+                notes = self._notes(rule, device, "firing", alert.started_ms, None, value)
+                if self.store.fire(alert.id, now_ms, notes):
+                    self.metrics.add("alert_transitions")
+                    self.wake()
+                self._active[key] = Alert(
+                    alert.id, rule.name, device, "firing", alert.started_ms, now_ms, None, value
+                )
+        elif alert is not None:
+            del self._active[key]
+            if alert.state == "pending":
+                self.store.cancel(alert.id)
+            elif alert.state == "firing":
+                notes = self._notes(rule, device, "resolved", alert.started_ms, now_ms, value)
+                if self.store.resolve(alert.id, now_ms, value, notes):
+                    self.metrics.add("alert_transitions")
+                    self.wake()
+
+    def _notes(
+        self,
+        rule: Rule,
+        device: str,
+        status: str,
+        started_ms: int,
+        ended_ms: int | None,
+        value: dict[str, Any],
+    ) -> list[tuple[str, bytes]]:
+        body = payload.body(rule, device, status, started_ms, ended_ms, value, self.external_url)
+        return [(str(url), body) for url in rule.webhooks] + [(MQTT_TARGET, body)]
+
+
+def _threshold(c: Threshold, value: float, was: bool) -> bool | None:
+    """True past the limit; False back past it by the hysteresis; None (unchanged) in between."""
+    if c.above is not None:
+        if value > c.above:
+            return True
+        return False if value <= c.above - c.hysteresis or not was else None
+    assert c.below is not None
+    if value < c.below:
+        return True
+    return False if value >= c.below + c.hysteresis or not was else None
