@@ -47,6 +47,7 @@ def build_app(
             results=service.registry,
             letters=service.dead_letters,
             replayer=service.replayer,
+            alerts=service.alert_desk,
             topic_prefix=service.settings.topic_prefix,
             settings=settings or ApiSettings(),
             clock=clock,

@@ -7,6 +7,7 @@ import os
 import typer
 
 from ingest import __version__
+from ingest.alerts_cli import alerts_app
 from ingest.api.cli import token_app
 from ingest.db import db_app
 from ingest.deadletters_cli import deadletters_app
@@ -21,6 +22,7 @@ app.add_typer(device_app, name="device")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()

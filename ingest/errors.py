@@ -1,7 +1,8 @@
 """The exceptions sensorfleet raises, in one tree:
 
 SensorfleetError
-├── ConfigError            settings, a config file or device tags that cannot be used
+├── ConfigError            settings, a config file, device tags or an alert rule that cannot be used
+│   └── NameTakenError         a name (an alert rule's) that is already in use
 ├── PayloadError           a message that can never be stored (dead-lettered, never retried)
 ├── StoreError             the time-series store failed
 │   ├── TransientStoreError    may succeed later (5xx, 429, 401/403/404, timeouts, refused): retry, spool
@@ -34,6 +35,10 @@ class SensorfleetError(Exception):
 
 
 class ConfigError(SensorfleetError):
+    pass
+
+
+class NameTakenError(ConfigError):
     pass
 
 

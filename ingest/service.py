@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ingest.alerts.engine import AlertEngine, Facts, IngestFacts
+from ingest.alerts.manage import AlertDesk
 from ingest.alerts.notify import Notifier
 from ingest.alerts.store import AlertStore
 from ingest.alerts.webhook import Webhooks
@@ -137,22 +138,7 @@ class IngestService:
             ),
             self._received,
         )
-        self.alert_store = AlertStore(self.state)
-        self.notifier = Notifier(
-            self.alert_store, Webhooks(s.webhook_timeout_s), self._publish_alert, self.metrics
-        )
-        self.alerts = AlertEngine(
-            self.alert_store,
-            Facts(self.registry.tags_for, self.registry.devices, self._ingest_facts, f"ingest:{s.client_id}"),
-            self.metrics,
-            s.external_url or f"http://{s.http_host}:{s.http_port}",
-            tick_s=s.alert_tick_s,
-            scan_s=s.alert_scan_s,
-            wake=self.notifier.wake,
-        )
-        self.registry.status_listeners.append(
-            lambda device, status, change: self.alerts.status(device, status)
-        )
+        self._build_alerts()
         m = self.metrics
         m.gauge("spool_bytes", "bytes in the spool waiting for the store", lambda: self.spool.depth_bytes())
         m.gauge("spool_batches", "batches in the spool waiting for the store", lambda: self.spool.batches)
@@ -176,6 +162,31 @@ class IngestService:
             "writer_held_seconds",
             "how long a batch has waited unacknowledged for the store or the disk",
             lambda: self.writer.held_for(),
+        )
+
+    def _build_alerts(self) -> None:
+        """Rules evaluated in this process, the notifier of every process's transitions, and the desk
+        the API manages rules through; all on the state store."""
+        s = self.settings
+        self.alert_store = AlertStore(self.state)
+        external_url = s.external_url or f"http://{s.http_host}:{s.http_port}"
+        self.notifier = Notifier(
+            self.alert_store, Webhooks(s.webhook_timeout_s), self._publish_alert, self.metrics
+        )
+        self.alerts = AlertEngine(
+            self.alert_store,
+            Facts(self.registry.tags_for, self.registry.devices, self._ingest_facts, f"ingest:{s.client_id}"),
+            self.metrics,
+            external_url,
+            tick_s=s.alert_tick_s,
+            scan_s=s.alert_scan_s,
+            wake=self.notifier.wake,
+        )
+        self.registry.status_listeners.append(
+            lambda device, status, change: self.alerts.status(device, status)
+        )
+        self.alert_desk = AlertDesk(
+            self.alert_store, self.registry.metric_in_use, Webhooks(s.webhook_timeout_s), external_url
         )
 
     def _name_metrics_once(self) -> None:

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ingest.alerts.rules import Rule
-from ingest.errors import ConfigError
+from ingest.errors import NameTakenError
 from ingest.state.database import StateDatabase, upsert
 from ingest.state.schema import alert_notifications, alert_rules, alert_rules_version, alerts
 
@@ -99,7 +99,7 @@ class AlertStore:
                 .on_conflict_do_nothing(index_elements=["name"])
             ).rowcount
             if not added:
-                raise ConfigError(f"a rule named {rule.name!r} exists; remove it first")
+                raise NameTakenError(f"a rule named {rule.name!r} exists; remove it first")
             _bump(db)
 
     def remove_rule(self, name: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 
+from ingest.alerts.manage import AlertDesk
 from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
@@ -24,6 +25,7 @@ class ApiContext:
     commands: CommandTracker
     letters: DeadLetterStore
     replayer: DeadLetterReplayer
+    alerts: AlertDesk
     clock: Callable[[], float] = field(default=time.time)
     booleans: BooleanMetrics = field(default_factory=BooleanMetrics)
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from ingest.alerts.manage import AlertDesk
 from ingest.api.commands import CommandTracker
 from ingest.api.config import ApiSettings
 from ingest.api.context import ApiContext
@@ -27,7 +28,7 @@ from ingest.api.ports import (
     SeriesReader,
 )
 from ingest.api.ratelimit import RateLimiter
-from ingest.api.routes import commands, deadletters, devices, series, stream
+from ingest.api.routes import alerts, commands, deadletters, devices, series, stream
 from ingest.api.tokens import TokenStore
 from ingest.errors import PermanentStoreError, QueryError, StateDatabaseError, TransientStoreError, is_outage
 
@@ -55,6 +56,7 @@ class ApiParts:
     results: CommandResults
     letters: DeadLetterStore
     replayer: DeadLetterReplayer
+    alerts: AlertDesk
     topic_prefix: str
     settings: ApiSettings
     clock: Callable[[], float] = time.time
@@ -79,6 +81,7 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
         tracker,
         parts.letters,
         parts.replayer,
+        parts.alerts,
         parts.clock,
     )
     app.state.tokens = parts.tokens
@@ -92,10 +95,17 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for router in (devices.router, series.router, stream.router, commands.router, *deadletters.routers):
+    for router in (
+        devices.router,
+        series.router,
+        stream.router,
+        commands.router,
+        *deadletters.routers,
+        alerts.router,
+    ):
         app.include_router(router)
     install_docs(app, settings.docs)
     app.add_exception_handler(QueryError, _unprocessable)

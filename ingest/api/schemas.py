@@ -238,3 +238,41 @@ class ReplayOut(BaseModel):
 
 class PurgeOut(BaseModel):
     deleted: int
+
+
+class RulesOut(BaseModel):
+    rules: list[dict[str, Any]] = Field(description="each rule as `POST /api/v1/alert-rules` takes it")
+
+
+class WebhookTryOut(BaseModel):
+    results: dict[str, str | None] = Field(
+        description="each webhook → null when it took the test, else the error"
+    )
+
+
+class NotificationOut(BaseModel):
+    target: str = Field(description="a webhook (only scheme and host for a read token) or `mqtt`")
+    transition: Literal["firing", "resolved"]
+    state: Literal["waiting", "delivered", "failed"] = Field(
+        description="waiting (or being retried with backoff), delivered, or given up"
+    )
+    attempts: int
+    delivered: int | None
+    last_error: str | None
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule: str
+    device: str = Field(description="the device, or `ingest:<client id>` for the ingest's own health")
+    state: Literal["pending", "firing", "resolved", "removed"]
+    started: int
+    fired: int | None
+    resolved: int | None
+    value: dict[str, Any] = Field(description="what the condition saw last")
+    notifications: list[NotificationOut]
+
+
+class AlertsOut(BaseModel):
+    alerts: list[AlertOut]
+    next: int | None

@@ -53,6 +53,12 @@ class MetricNames:
         return {(d, m) for d, metrics in names.items() for m in sorted(metrics)[: self.max_metrics]}
 
     @staticmethod
+    def in_use(db: Connection, metric: str) -> bool:
+        """Some device, in any process, has sent `metric`."""
+        found = db.execute(select(device_metrics.c.device).where(device_metrics.c.metric == metric).limit(1))
+        return found.first() is not None
+
+    @staticmethod
     def write(db: Connection, pairs: set[tuple[str, str]]) -> None:
         if pairs:
             rows = [{"device": d, "metric": m} for d, m in sorted(pairs)]

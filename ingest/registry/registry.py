@@ -153,6 +153,10 @@ class Registry:
         with self.state.write() as db:
             self._command_results.add(db, device, command_id, body, received_ms)
 
+    def metric_in_use(self, metric: str) -> bool:
+        with self.state.read() as db:
+            return MetricNames.in_use(db, metric)
+
     def command_result(self, device: str, command_id: str) -> dict[str, Any] | None:
         with self.state.read() as db:
             return CommandResults.get(db, device, command_id)
