@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from ingest.contract import DEVICE_ID, METRIC_NAME, is_metric_name
 
@@ -32,7 +32,8 @@ def parse_duration(text: str | float) -> float:
     return seconds
 
 
-Duration = Annotated[float, Field(ge=0, le=MAX_DURATION_S)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_DURATION_S)]
+"""Seconds, given as a number or as text like `3s` or `5m`."""
 
 
 class _Strict(BaseModel):
