@@ -37,7 +37,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity: a limit that compares false with everything would never fire.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Selector(_Strict):

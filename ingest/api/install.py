@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -108,10 +109,19 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
     ):
         app.include_router(router)
     install_docs(app, settings.docs)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(QueryError, _unprocessable)
     app.add_exception_handler(PermanentStoreError, _store_refused)
     app.add_exception_handler(TransientStoreError, _unavailable)
     app.add_exception_handler(StateDatabaseError, _state_unavailable)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the `input` it echoes: a body of `NaN` or `Infinity` (which Python's JSON
+    parser takes) cannot be encoded in a JSON answer, and would make FastAPI's own handler a 500."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, 422)
 
 
 async def _unprocessable(request: Request, exc: Exception) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -145,10 +146,12 @@ class CommandIn(BaseModel):
     @field_validator("args")
     @classmethod
     def _small_json(cls, args: dict[str, Any]) -> dict[str, Any]:
-        # What a board can parse: plain JSON (no integers beyond 64 bits) in a small buffer.
+        # What a board can parse: plain JSON (no integers beyond 64 bits, no NaN or infinity, which
+        # Python's parser takes and orjson would send as null) in a small buffer.
         try:
+            json.dumps(args, allow_nan=False)
             size = len(orjson.dumps(args))
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ValueError(f"args cannot be sent as JSON: {e}") from None
         if size > (most := MAX_COMMAND_ARGS_BYTES):
             raise ValueError(f"args take {size} bytes as JSON; a board accepts at most {most}")

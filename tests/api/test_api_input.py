@@ -119,4 +119,7 @@ def test_bad_command_bodies_are_422(api: TestClient) -> None:
     ]:
         assert_422(api.post(url, json=body))
     assert_422(api.post(url, content=b"{not json", headers={"Content-Type": "application/json"}))
+    # Python's JSON parser takes these tokens; the 422 must not echo them (no JSON can hold them).
+    for token in (b"NaN", b"Infinity", b'{"op": "set", "args": {"interval_s": NaN}}'):
+        assert_422(api.post(url, content=token, headers={"Content-Type": "application/json"}))
     assert_422(api.post(url, json={"op": "ping"}, params={"wait": "-1"}))
