@@ -256,7 +256,8 @@ class AlertEngine:
                 c = rule.condition
                 if isinstance(c, NoReadings) and info.last_seen_ms is not None:
                     silent_s = now - info.last_seen_ms / 1000
-                    self._apply(rule, info.id, silent_s > c.after_s, {"silent_s": round(silent_s)}, now)
+                    limit = max(c.after_s, 2 * _interval_s(info))
+                    self._apply(rule, info.id, silent_s > limit, {"silent_s": round(silent_s)}, now)
                 elif isinstance(c, Missing):
                     self._apply(rule, info.id, info.missing > c.over, {"missing": info.missing}, now)
 
@@ -328,6 +329,13 @@ class AlertEngine:
     ) -> list[tuple[str, bytes]]:
         body = payload.body(rule, device, status, started_ms, ended_ms, value, self.external_url)
         return [(str(url), body) for url in rule.webhooks] + [(MQTT_TARGET, body)]
+
+
+def _interval_s(info: DeviceInfo) -> float:
+    """The sampling interval the board announced in its status: a board that samples every 10 min is
+    not silent after 5."""
+    interval = info.status.get("interval_s")
+    return float(interval) if isinstance(interval, int | float) and not isinstance(interval, bool) else 0.0
 
 
 def _threshold(c: Threshold, value: float, was: bool) -> bool | None:

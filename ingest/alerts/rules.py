@@ -106,7 +106,8 @@ class Rate(_Strict):
 
 
 class NoReadings(_Strict):
-    """No telemetry from a device for `after_s`."""
+    """No telemetry from a device for `after_s`, or for two of the sampling intervals its status
+    announces when that is longer."""
 
     kind: Literal["no_readings"] = "no_readings"
     after_s: Duration = Field(gt=0)

@@ -182,9 +182,11 @@ def test_offline_board_loss_and_outbox_growth_come_from_statuses(state: StateDat
     assert store.active() == []
 
 
-def _device(device: str, last_seen_ms: int | None, missing: tuple[int, int] | None = None) -> DeviceInfo:
+def _device(
+    device: str, last_seen_ms: int | None, missing: tuple[int, int] | None = None, interval_s: float = 1
+) -> DeviceInfo:
     boots = [BootCompleteness(1, 100, [missing])] if missing else []
-    return DeviceInfo(device, True, 0, last_seen_ms, None, None, 1, {}, 100, 0, boots)
+    return DeviceInfo(device, True, 0, last_seen_ms, None, None, 1, {"interval_s": interval_s}, 100, 0, boots)
 
 
 def test_silent_and_incomplete_devices_are_found_by_the_scan(state: StateDatabase) -> None:
@@ -200,7 +202,12 @@ def test_silent_and_incomplete_devices_are_found_by_the_scan(state: StateDatabas
     )
     store.add_rule(rule(name="gaps", selector={"all": True}, condition={"kind": "missing", "over": 10}), 0)
     now_ms = int(clock.now * 1000)
-    world.devices = [_device("dev-3", now_ms - 120_000, (5, 30)), _device("dev-4", now_ms - 120_000)]
+    world.tags["dev-5"] = {"site": "north"}  # samples every 10 min: 2 min of quiet is normal for it
+    world.devices = [
+        _device("dev-3", now_ms - 120_000, (5, 30)),
+        _device("dev-4", now_ms - 120_000),
+        _device("dev-5", now_ms - 120_000, interval_s=600),
+    ]
     e = engine(state, world, clock)
     e.tick()
     assert sorted((a.rule, a.device) for a in store.active()) == [("gaps", "dev-3"), ("quiet", "dev-3")]
