@@ -185,6 +185,16 @@ class IngestService:
         self.registry.status_listeners.append(
             lambda device, status, change: self.alerts.status(device, status)
         )
+        self.metrics.gauge(
+            "alert_notifications_waiting",
+            "alert notifications not delivered yet (every process's), retried with backoff",
+            lambda: self.alert_store.undelivered_counts()[0],
+        )
+        self.metrics.gauge(
+            "alert_notifications_given_up",
+            "alert notifications given up after their last attempt (every process's)",
+            lambda: self.alert_store.undelivered_counts()[1],
+        )
         self.alert_desk = AlertDesk(
             self.alert_store, self.registry.metric_in_use, Webhooks(s.webhook_timeout_s), external_url
         )

@@ -59,3 +59,26 @@ def test_serve_publishes_its_openapi_and_guards_the_api(serve: ServeProcess) -> 
     token = serve.tokens.create(Scope.READ)[0]
     r = httpx.get(f"{serve.url}/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()["devices"] == []
+
+
+def test_an_alert_transition_is_published_on_the_alerts_topic(
+    serve: ServeProcess, mosquitto: Mosquitto
+) -> None:
+    watcher = Recorder(mosquitto.port, ["sf/$alerts"], client_id="alerts-watcher")
+    board = Recorder(mosquitto.port, client_id="dev-7")
+    try:
+        rule = {"name": "gone", "selector": {"all": True}, "condition": {"kind": "offline"}}
+        assert serve.http.post("/api/v1/alert-rules", json=rule).status_code == 201
+        time.sleep(1.5)  # the rules are re-read each tick (1 s)
+        board.publish("sf/dev-7/status", orjson.dumps({"online": False}))
+        [sent] = watcher.wait_for(1, 15)
+        body = orjson.loads(sent.payload)
+        assert (body["status"], body["alerts"][0]["labels"]) == (
+            "firing", {"alertname": "gone", "severity": "warning", "device": "dev-7"},
+        )  # fmt: skip
+        assert sent.qos == 1
+        board.publish("sf/dev-7/status", orjson.dumps({"online": True}))
+        assert orjson.loads(watcher.wait_for(2, 15)[1].payload)["status"] == "resolved"
+    finally:
+        watcher.close()
+        board.close()
