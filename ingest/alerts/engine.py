@@ -9,6 +9,7 @@ re-read every tick, so a process learns of moves another one made.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -83,6 +84,26 @@ class _Rules:
         return found
 
 
+@dataclass
+class _DeviceRules:
+    by_metric: dict[str, list[Rule]]
+    status: list[Rule]
+    scan: list[Rule]
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> _DeviceRules:
+        found = cls({}, [], [])
+        for rule in rules:
+            c = rule.condition
+            if isinstance(c, Threshold | Rate):
+                found.by_metric.setdefault(c.metric, []).append(rule)
+            elif isinstance(c, Offline | BoardLoss):
+                found.status.append(rule)
+            elif isinstance(c, NoReadings | Missing):
+                found.scan.append(rule)
+        return found
+
+
 class AlertEngine:
     def __init__(
         self,
@@ -107,7 +128,7 @@ class AlertEngine:
         self._queue: queue.Queue[tuple[str, str, Any]] = queue.Queue(QUEUE_MAX)
         self._rules = _Rules()
         self._version = -1
-        self._device_rules: dict[str, list[Rule]] = {}
+        self._device_rules: dict[str, tuple[Mapping[str, str], _DeviceRules]] = {}
         self._active: dict[tuple[str, str], Alert] = {}
         self._truth: dict[tuple[str, str], bool] = {}
         self._last: dict[tuple[str, str], tuple[int, float]] = {}
@@ -194,47 +215,80 @@ class AlertEngine:
                 self._apply(rule, device, True, alert.value, now)
 
     def _evaluate(self, kind: str, device: str, item: Any) -> None:
-        rules = self._rules_of(device)
-        now = self.clock()
-        for rule in rules:
+        if kind == "readings":
+            self._readings(device, item, self.clock())
+        else:
+            self._status(device, item, self.clock())
+
+    def _readings(self, device: str, points: Sequence[Point], now: float) -> None:
+        """Each reading rule on the device's metrics. The common case, a value on the quiet side of a
+        limit with no alert, costs a comparison with the message's extreme value; the readings are
+        looked at one by one only where an alert may start or is on."""
+        by_metric = self._rules_of(device).by_metric
+        if not by_metric:
+            return
+        series: dict[str, list[tuple[int, float]]] = {}
+        for point in points:
+            for metric, value in point.fields.items():
+                if metric in by_metric and isinstance(value, int | float) and not isinstance(value, bool):
+                    series.setdefault(metric, []).append((point.ts_ms, float(value)))
+        for metric, values in series.items():
+            low, high = min(v for _, v in values), max(v for _, v in values)
+            rate: float | None = None
+            for rule in by_metric[metric]:
+                c = rule.condition
+                key = (rule.name, device)
+                quiet = key not in self._active and not self._truth.get(key)
+                if isinstance(c, Threshold):
+                    if quiet and not _past(c, low, high):
+                        continue
+                    for ts_ms, value in values:
+                        truth = _threshold(c, value, self._truth.get(key, False))
+                        self._apply(rule, device, truth, {"value": value, "at": ts_ms}, now)
+                elif isinstance(c, Rate):
+                    if rate is None:
+                        rate = self._fastest(device, metric, values)
+                    if not (quiet and rate <= c.per_s):
+                        self._apply(
+                            rule,
+                            device,
+                            rate > c.per_s,
+                            {"per_s": round(rate, 6), "value": values[-1][1]},
+                            now,
+                        )
+            self._last[(device, metric)] = values[-1]
+
+    def _fastest(self, device: str, metric: str, values: list[tuple[int, float]]) -> float:
+        """The fastest change per second between consecutive readings, this message's and the one
+        before it (0 with a single reading)."""
+        last = self._last.get((device, metric))
+        steps = [last, *values] if last is not None else values
+        fastest = 0.0
+        for (t0, v0), (t1, v1) in itertools.pairwise(steps):
+            if t1 > t0:
+                fastest = max(fastest, abs(v1 - v0) * 1000 / (t1 - t0))
+        return fastest
+
+    def _status(self, device: str, status: Status, now: float) -> None:
+        for rule in self._rules_of(device).status:
             c = rule.condition
-            if kind == "readings" and isinstance(c, Threshold | Rate):
-                for point in item:
-                    value = point.fields.get(c.metric)
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                        self._reading(rule, c, device, point.ts_ms, float(value), now)
-            elif kind == "status" and isinstance(c, Offline):
-                self._apply(rule, device, not item.online, {"online": item.online}, now)
-            elif kind == "status" and isinstance(c, BoardLoss):
-                self._board_loss(rule, c, device, item, now)
-        if kind == "status":
-            extra = item.extra or {}
-            if isinstance(extra.get("outbox"), int):
-                self._outbox[device] = extra["outbox"]
+            if isinstance(c, Offline):
+                self._apply(rule, device, not status.online, {"online": status.online}, now)
+            elif isinstance(c, BoardLoss):
+                self._board_loss(rule, c, device, status, now)
+        outbox = (status.extra or {}).get("outbox")
+        if isinstance(outbox, int):
+            self._outbox[device] = outbox
 
-    def _rules_of(self, device: str) -> list[Rule]:
-        rules = self._device_rules.get(device)
-        if rules is None:
-            rules = self._rules.for_device(device, self.facts.tags_for(device))
-            self._device_rules[device] = rules
-        return rules
-
-    def _reading(
-        self, rule: Rule, c: Threshold | Rate, device: str, ts_ms: int, value: float, now: float
-    ) -> None:
-        key = (rule.name, device)
-        if isinstance(c, Threshold):
-            truth = _threshold(c, value, self._truth.get(key, False))
-            self._apply(rule, device, truth, {"value": value, "at": ts_ms}, now)
-            return
-        last = self._last.get(key)
-        self._last[key] = (ts_ms, value)
-        if last is None or ts_ms <= last[0]:
-            return
-        per_s = abs(value - last[1]) / ((ts_ms - last[0]) / 1000)
-        self._apply(
-            rule, device, per_s > c.per_s, {"per_s": round(per_s, 6), "value": value, "at": ts_ms}, now
-        )
+    def _rules_of(self, device: str) -> _DeviceRules:
+        """The device's rules, made again when its tags changed (the registry hands out a new
+        mapping then)."""
+        tags = self.facts.tags_for(device)
+        found = self._device_rules.get(device)
+        if found is None or found[0] is not tags:
+            found = (tags, _DeviceRules.of(self._rules.for_device(device, tags)))
+            self._device_rules[device] = found
+        return found[1]
 
     def _board_loss(self, rule: Rule, c: BoardLoss, device: str, status: Status, now: float) -> None:
         extra = status.extra or {}
@@ -248,18 +302,25 @@ class AlertEngine:
             self._apply(rule, device, dropped > 0, value, now)
 
     def _scan(self, now: float) -> None:
-        watching = [r for r in self._rules.all if isinstance(r.condition, NoReadings | Missing)]
-        if not watching:
+        if not any(isinstance(r.condition, NoReadings | Missing) for r in self._rules.all):
             return
         for info in self.facts.devices():
-            for rule in self._rules_of(info.id):
+            rules = self._rules_of(info.id).scan
+            if not rules:
+                continue
+            silent_s = None if info.last_seen_ms is None else now - info.last_seen_ms / 1000
+            interval_s, missing = _interval_s(info), info.missing
+            for rule in rules:
                 c = rule.condition
-                if isinstance(c, NoReadings) and info.last_seen_ms is not None:
-                    silent_s = now - info.last_seen_ms / 1000
-                    limit = max(c.after_s, 2 * _interval_s(info))
-                    self._apply(rule, info.id, silent_s > limit, {"silent_s": round(silent_s)}, now)
+                key = (rule.name, info.id)
+                if isinstance(c, NoReadings) and silent_s is not None:
+                    truth, value = silent_s > max(c.after_s, 2 * interval_s), {"silent_s": round(silent_s)}
                 elif isinstance(c, Missing):
-                    self._apply(rule, info.id, info.missing > c.over, {"missing": info.missing}, now)
+                    truth, value = missing > c.over, {"missing": missing}
+                else:
+                    continue
+                if truth or key in self._active or self._truth.get(key):
+                    self._apply(rule, info.id, truth, value, now)
 
     def _ingest_health(self, now: float) -> None:
         if not self._rules.ingest:
@@ -336,6 +397,11 @@ def _interval_s(info: DeviceInfo) -> float:
     not silent after 5."""
     interval = info.status.get("interval_s")
     return float(interval) if isinstance(interval, int | float) and not isinstance(interval, bool) else 0.0
+
+
+def _past(c: Threshold, low: float, high: float) -> bool:
+    """Some value in [low, high] is past the limit."""
+    return high > c.above if c.above is not None else c.below is not None and low < c.below
 
 
 def _threshold(c: Threshold, value: float, was: bool) -> bool | None:

@@ -269,3 +269,35 @@ def test_no_rules_means_no_work_and_a_full_queue_drops_evaluations_not_readings(
     for _ in range(QUEUE_MAX + 5):
         e.readings("dev-1", [Point("dev-1", 0, {"temperature": 1.0})])
     assert e.metrics.get("alert_evaluations_dropped") == 5
+
+
+def test_a_rate_of_change_between_readings_and_across_messages(state: StateDatabase) -> None:
+    store, clock = AlertStore(state), Clock()
+    condition = {"kind": "rate", "metric": "temperature", "per_s": 5}
+    store.add_rule(rule(name="jump", selector={"devices": ["dev-1"]}, condition=condition), 0)
+    e = engine(state, World(), clock)
+    t = int(clock.now * 1000)
+    e.readings("dev-1", [Point("dev-1", t + 1000 * i, {"temperature": 20.0 + i}) for i in range(5)])
+    e.drain()
+    assert store.active() == []  # 1 per second
+    # From the last reading of the message before: 24 → 40 in 2 s is 8 per second.
+    e.readings("dev-1", [Point("dev-1", t + 6000, {"temperature": 40.0})])
+    e.drain()
+    [alert] = store.active()
+    assert (alert.state, alert.value["per_s"]) == ("firing", 8.0)
+    e.readings("dev-1", [Point("dev-1", t + 7000, {"temperature": 41.0})])
+    e.drain()
+    assert store.active() == [] and [a.state for a in store.history()] == ["resolved"]
+
+
+def test_a_device_that_gains_the_tag_comes_under_the_rule(state: StateDatabase) -> None:
+    store, clock, world = AlertStore(state), Clock(), World()
+    store.add_rule(rule(name="north", selector={"tag": ["site", "north"]}, condition={"kind": "offline"}), 0)
+    e = engine(state, world, clock)
+    e.status("dev-6", Status(False))
+    e.drain()
+    assert store.active() == []
+    world.tags["dev-6"] = {"site": "north"}  # as the registry hands out a changed device's tags: anew
+    e.status("dev-6", Status(False))
+    e.drain()
+    assert [(a.rule, a.device) for a in store.active()] == [("north", "dev-6")]
