@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from ingest.alerts.rules import Rule
+from ingest.contract import DEVICE_ID
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not ended yet"
 
@@ -62,7 +63,7 @@ def body(
         "annotations": annotations,
         "startsAt": _iso(started_ms),
         "endsAt": _iso(ended_ms),
-        "generatorURL": f"{external_url}/#/devices/{device}" if device else external_url,
+        "generatorURL": f"{external_url}/#/device/{device}" if DEVICE_ID.fullmatch(device) else external_url,
         "fingerprint": fingerprint,
     }
     return orjson.dumps(
