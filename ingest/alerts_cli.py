@@ -14,10 +14,11 @@ import typer
 from pydantic import ValidationError
 
 from ingest.alerts.manage import AlertDesk
-from ingest.alerts.rules import Rule, parse_duration
+from ingest.alerts.rules import Rule
 from ingest.alerts.store import AlertStore
 from ingest.alerts.webhook import Webhooks
 from ingest.cli_options import DatabaseUrl, DataDir, cli_errors
+from ingest.durations import parse_duration
 from ingest.errors import ConfigError
 from ingest.registry import Registry
 from ingest.settings import load_settings

@@ -6,7 +6,6 @@ a board sent reaches the terminal as a control sequence.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import typer
 from ingest.cli_options import DatabaseUrl, DataDir, cli_errors, settings_flags
 from ingest.contract import DEVICE_ID
 from ingest.deadletters import DeadLetters, Selection, StoredLetter
+from ingest.durations import parse_duration
 from ingest.errors import ConfigError
 from ingest.service import offline_replayer
 from ingest.settings import Settings, load_settings
@@ -29,8 +29,6 @@ deadletters_app = typer.Typer(
 )
 
 PREVIEW_CHARS = 200
-_DURATION = re.compile(r"(\d{1,9})([smhd])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 Ids = Annotated[list[int] | None, typer.Argument(help="letter ids, as `list` shows them", min=1)]
 Device = Annotated[str | None, typer.Option(help="only the letters of this device")]
@@ -170,9 +168,10 @@ def purge(
     """Delete dead letters: chosen ids, those matching filters, or --all."""
     selection = _selection(ids, device, reason)
     if older_than is not None:
-        if not (m := _DURATION.fullmatch(older_than)):
-            raise ConfigError(f"--older-than {_shown(older_than, 40)!r}: give a number and s, m, h or d")
-        age_ms = int(m[1]) * _SECONDS[m[2]] * 1000
+        try:
+            age_ms = int(parse_duration(older_than) * 1000)
+        except ValueError as e:
+            raise ConfigError(f"--older-than {_shown(older_than, 40)!r}: {e}") from None
         selection = Selection(
             selection.ids, selection.device, selection.reason, int(time.time() * 1000) - age_ms
         )

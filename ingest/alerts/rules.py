@@ -10,29 +10,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from ingest.contract import DEVICE_ID, METRIC_NAME, is_metric_name
+from ingest.durations import parse_duration
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_WEBHOOKS = 8
 MAX_DURATION_S = 30 * 86400
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(text: str | float) -> float:
-    """`3s`, `500ms`, `5m`, `1.5h`, `2d` or a number of seconds → seconds; ValueError otherwise."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        seconds = float(text)
-    else:
-        match = _DURATION.fullmatch(str(text).strip())
-        if not match:
-            raise ValueError(f"{str(text)[:40]!r} is not a duration (e.g. 30s, 5m, 1h)")
-        seconds = float(match[1]) * _UNIT_S[match[2] or "s"]
-    if not 0 <= seconds <= MAX_DURATION_S:
-        raise ValueError(f"a duration is between 0 and {MAX_DURATION_S // 86400} days")
-    return seconds
+def _duration(text: str | float) -> float:
+    return parse_duration(text, MAX_DURATION_S)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_DURATION_S)]
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0, le=MAX_DURATION_S)]
 """Seconds, given as a number or as text like `3s` or `5m`."""
 
 
