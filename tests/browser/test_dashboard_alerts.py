@@ -260,3 +260,71 @@ def test_a_read_token_sees_the_rules_but_cannot_change_them(
     problems.failed_requests.clear()
     problems.assert_clean()
     page.context.close()
+
+
+# --- Every alert field, from crafted API answers: whatever the API may send, the page shows as text. ---
+
+
+def payload(n: int) -> str:
+    return f"'><img src=x onerror=__xss({n})><svg onload=__xss({n})><script>__xss({n})</script>"
+
+
+CRAFTED_ALERT = {
+    "id": 7, "rule": payload(1), "device": payload(2), "state": "firing",
+    "started": 1_764_000_000_000, "fired": 1_764_000_001_000, "resolved": None,
+    "value": {payload(3): payload(4), "nested": {"x": payload(5)}},
+    "notifications": [{
+        "target": payload(6), "transition": "firing", "state": "waiting", "attempts": 3,
+        "delivered": None, "last_error": payload(7),
+    }],
+}  # fmt: skip
+CRAFTED_RULE = {
+    "name": payload(8), "selector": {"devices": [payload(9)], "tag": None, "all": False},
+    "condition": {"kind": "threshold", "metric": payload(10), "above": 1.0, "below": None, "hysteresis": 0},
+    "for_s": 0, "severity": payload(11), "webhooks": [payload(12)],
+}  # fmt: skip
+CRAFTED_TEST = {payload(13): payload(14)}
+
+
+def _crafted(route: Route) -> None:
+    url = route.request.url
+    if "/api/v1/alerts?" in url:
+        body: object = {"alerts": [CRAFTED_ALERT], "next": None}
+    elif url.endswith("/test"):
+        body = {"results": CRAFTED_TEST}
+    else:
+        body = {"rules": [CRAFTED_RULE]}
+    route.fulfill(content_type="application/json", body=orjson.dumps(body))
+
+
+def test_every_alert_field_of_crafted_api_answers_renders_as_text(
+    serve: ServeProcess, board: Board, browser: Browser
+) -> None:
+    page, problems = open_page(browser, "about:blank", CATCH, bypass_csp=True)
+    page.route(re.compile(r".*/api/v1/(alerts\?|alert-rules).*"), _crafted)
+    page.goto(f"{serve.url}/#token={serve.token}")
+    fleet_panel = page.locator("#alerts")
+    expect(fleet_panel.locator("li")).to_have_count(1, timeout=15_000)
+    for n in (1, 2, 4, 5):
+        assert payload(n) in fleet_panel.inner_text(), f"payload {n} is not shown as text on the fleet view"
+
+    page.goto(f"{serve.url}/#/device/{DEVICE}")
+    expect(page.locator("#alerts .alerts-active > li")).to_have_count(1, timeout=15_000)
+    shown = page.locator("#alerts").text_content() or ""
+    assert payload(3).replace("_", " ") in shown  # a value's key reads as words: `silent_s` → "silent s"
+    for n in (1, 4, 5, 6, 7):
+        assert payload(n) in shown, f"payload {n} is not shown as text on the device page"
+
+    page.goto(f"{serve.url}/#/alerts")
+    rule = page.locator(".rule")
+    expect(rule).to_have_count(1, timeout=15_000)
+    rule.locator("button.test").click()
+    expect(rule.locator(".test-results li")).to_have_count(1)
+    shown = rule.inner_text()
+    for n in (8, 9, 10, 11, 12, 13, 14):
+        assert payload(n) in shown, f"payload {n} is not shown as text on the rules page"
+
+    assert page.locator("main img, main svg, main script").count() == 0
+    assert page.evaluate("window.__ran") == []
+    problems.assert_clean()
+    page.context.close()
