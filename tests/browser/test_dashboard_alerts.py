@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from ingest.api.tokens import Scope
-from support.browser import DESKTOP, PageProblems
+from support.browser import DESKTOP, PageProblems, screenshot
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
 from support.procs import wait_until
@@ -132,6 +132,7 @@ def test_firing_and_pending_alerts_show_on_the_fleet_and_device_page_as_text(
     expect(pending).to_contain_text("pending (not firing yet)")
     badge = page.locator(f'.device[data-device="{DEVICE}"] .alert-badge')
     expect(badge).to_have_text("critical")
+    screenshot(page, "alerts-fleet")
 
     page.click(f'#alerts li[data-state="firing"] a:text("{DEVICE}")')
     device_panel = page.locator("#alerts")
@@ -143,6 +144,7 @@ def test_firing_and_pending_alerts_show_on_the_fleet_and_device_page_as_text(
     expect(waiting).to_contain_text("http://127.0.0.1/… (firing) waiting")
     expect(hot.locator('.note[data-state="delivered"]')).to_contain_text("mqtt")  # the $alerts topic took it
     assert "started" in hot.inner_text() and "fired" in hot.inner_text()
+    screenshot(page, "alerts-device")
     assert page.locator("main img, main script").count() == 0
     assert page.evaluate("window.__ran") == []
 
@@ -218,6 +220,7 @@ def test_rules_page_adds_tests_and_removes_a_rule_with_an_admin_token(
     expect(results.locator("li.error")).to_contain_text(GARBAGE)
     wait_until(lambda: len(hook.received) == 1, 5, "the test notification")
 
+    screenshot(page, "alerts-rules")
     page.once("dialog", lambda dialog: dialog.accept())
     rule.locator("button.remove").click()
     expect(rule).to_have_count(0)
