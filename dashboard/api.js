@@ -1,6 +1,9 @@
 // Talks to the sensorfleet HTTP API with the bearer token; the only module that knows URLs and shapes.
 
 export class AuthError extends Error {}
+// A 403: the token is good but lacks the scope. The API does not say a token's scope beforehand, so a
+// view learns it from this answer.
+export class ScopeError extends AuthError {}
 export class NetworkError extends Error {}
 
 const TOKEN_KEY = "sensorfleet.token";
@@ -22,16 +25,28 @@ async function request(path, options = {}, accept = []) {
     throw new NetworkError(`The server is unreachable (${err.message}).`);
   }
   if (response.status === 401) throw new AuthError("This token was not accepted.");
-  if (response.status === 403) throw new AuthError("This token lacks the scope for that.");
-  if (!response.ok && !accept.includes(response.status)) {
-    let detail = response.statusText;
-    try {
-      const body = await response.json();
-      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? body);
-    } catch (_) { /* not JSON: keep the status text */ }
-    throw new Error(`${response.status}: ${detail}`);
-  }
+  if (response.status === 403) throw new ScopeError(`This token lacks the scope for that (${await detailOf(response)}).`);
+  if (!response.ok && !accept.includes(response.status)) throw new Error(`${response.status}: ${await detailOf(response)}`);
   return response;
+}
+
+async function detailOf(response) {
+  try {
+    const body = await response.json();
+    return describe(body.detail ?? body);
+  } catch (_) {
+    return response.statusText; // not JSON
+  }
+}
+
+// A 422's detail is a list of {loc, msg}: "webhooks.0: URL scheme should be 'http' or 'https'".
+function describe(detail) {
+  if (typeof detail === "string") return detail;
+  if (!Array.isArray(detail)) return JSON.stringify(detail);
+  return detail.map((e) => {
+    const where = (Array.isArray(e?.loc) ? e.loc : []).filter((part) => part !== "body").join(".");
+    return `${where ? `${where}: ` : ""}${e?.msg ?? JSON.stringify(e)}`;
+  }).join("; ");
 }
 
 const json = async (path, options, accept) => (await request(path, options, accept)).json();
@@ -99,6 +114,25 @@ export async function downloadCsv(id, { start, end }) {
   link.click();
   URL.revokeObjectURL(link.href);
 }
+
+// Alerts newest first, with their notifications: {alerts, next}. `state: "active"` gives the pending and
+// firing ones (all of them, in one answer); otherwise `next` is the `before` of the following page.
+export function listAlerts({ state, device, before, limit }) {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries({ state, device, before, limit })) if (value != null) q.set(key, String(value));
+  return json(`/api/v1/alerts?${q}`);
+}
+
+export const listRules = async () => (await json("/api/v1/alert-rules")).rules;
+
+export const addRule = (rule) =>
+  json("/api/v1/alert-rules", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(rule) });
+
+export const removeRule = (name) => request(`/api/v1/alert-rules/${encodeURIComponent(name)}`, { method: "DELETE" });
+
+// {url: null (it took the test) or the error}
+export const testRule = async (name) =>
+  (await json(`/api/v1/alert-rules/${encodeURIComponent(name)}/test`, { method: "POST" })).results;
 
 // Server-Sent Events read through fetch, because EventSource cannot send an Authorization header.
 // Calls onEvent(type, data) for each event; reconnects with backoff until the signal aborts.

@@ -1,9 +1,10 @@
-// Entry point: login, theme, routing between the fleet and device views, and error banners.
+// Entry point: login, theme, routing between the fleet, device and alert rules views, and error banners.
 
 import * as api from "./api.js";
 import { DeviceView } from "./device.js";
 import { fromTemplate, h } from "./dom.js";
 import { FleetView } from "./fleet.js";
+import { RulesView } from "./rules.js";
 
 const view = document.getElementById("view");
 const banner = document.getElementById("banner");
@@ -57,7 +58,9 @@ async function route() {
   const root = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   view.replaceChildren(root);
   const match = location.hash.match(/^#\/device\/(.+)$/);
-  const next = match ? new DeviceView(root, decodeURIComponent(match[1])) : new FleetView(root, { onCounts: showCounts });
+  const next = match
+    ? new DeviceView(root, decodeURIComponent(match[1]))
+    : location.hash === "#/alerts" ? new RulesView(root) : new FleetView(root, { onCounts: showCounts });
   current = next;
   try {
     await next.mount();

@@ -1,6 +1,7 @@
-// The device view: a chart per metric over a chosen range, live, with commands, CSV export and the
-// device's status history.
+// The device view: a chart per metric over a chosen range, live, with commands, CSV export, the
+// device's status history and its alerts.
 
+import { DeviceAlerts } from "./alerts.js";
 import * as api from "./api.js";
 import { TimeChart } from "./charts.js";
 import { SETTABLE } from "./contract.js";
@@ -15,6 +16,9 @@ const pointsFor = (el) => Math.max(50, Math.min(2000, Math.floor(el.clientWidth 
 
 // As many as the API sends by default: a page open for days does not grow without end.
 const HISTORY_SHOWN = 100;
+
+// As often as the fleet view reads its list again.
+const ALERTS_EVERY_MS = 15000;
 
 const toLocalInput = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 
@@ -45,6 +49,11 @@ export class DeviceView {
     this.renderSummary();
     this.renderHistory();
     if (letters) renderDeadLetters(this.root.querySelector("#deadletters"), letters, "from this device");
+    // Alerts have no event on the stream: they are read again on the fleet view's cycle.
+    this.alerts = new DeviceAlerts(this.root.querySelector("#alerts"), this.id);
+    const loadAlerts = () => this.alerts.load().catch((err) => this.alerts.failed(err));
+    loadAlerts();
+    this.alertTimer = setInterval(loadAlerts, ALERTS_EVERY_MS);
     this.root.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => this.pick(b.dataset.range)));
     this.root.querySelector("#custom").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -73,6 +82,7 @@ export class DeviceView {
   unmount() {
     this.abort.abort();
     clearInterval(this.timer);
+    clearInterval(this.alertTimer);
     window.removeEventListener("resize", this.onResize);
     this.charts.forEach((c) => c.destroy());
   }

@@ -1,5 +1,6 @@
 // The fleet view: every device, live, with its latest values and a sparkline.
 
+import { alertBadge, loadActive, renderActive } from "./alerts.js";
 import * as api from "./api.js";
 import { palette, sparkline } from "./charts.js";
 import { fromTemplate, h } from "./dom.js";
@@ -63,6 +64,7 @@ export class FleetView {
     this.onCounts = onCounts;
     this.devices = new Map();
     this.letters = { total: 0, newest: [], counts: new Map() };
+    this.alerts = new Map(); // device → its active alerts
     this.sparks = new Map();
     this.sort = localStorage.getItem("sensorfleet.sort") || "id";
     this.filter = "";
@@ -97,11 +99,19 @@ export class FleetView {
   }
 
   async refresh() {
-    // Dead letters are a side panel: the fleet is shown even when they cannot be read.
-    const [list, letters] = await Promise.all([api.listDevices(), api.getDeadLetterSummary().catch(() => null)]);
+    // Dead letters and alerts are side panels: the fleet is shown even when they cannot be read.
+    const [list, letters, alerts] = await Promise.all([
+      api.listDevices(),
+      api.getDeadLetterSummary().catch(() => null),
+      loadActive().catch(() => null),
+    ]);
     if (letters) {
       this.letters = letters;
       renderDeadLetters(this.root.querySelector("#deadletters"), letters, "in the fleet");
+    }
+    if (alerts) {
+      this.alerts = Map.groupBy(alerts, (alert) => alert.device);
+      renderActive(this.root.querySelector("#alerts"), alerts);
     }
     const before = [...this.devices.keys()].sort().join("\n");
     this.devices = new Map(list.map((raw) => [raw.id, normalise(raw)]));
@@ -199,7 +209,8 @@ export class FleetView {
       h("div", { class: "device-head" },
         h("span", { class: `dot ${state}`, title: state }),
         h("strong", { class: "device-id" }, device.id),
-        h("span", { class: "state" }, state)),
+        h("span", { class: "state" }, state),
+        alertBadge(this.alerts.get(device.id) ?? [])),
       h("div", { class: "meta" },
         h("span", { dataset: { seen: device.lastSeen || "" } }, ago(device.lastSeen)),
         device.fw ? h("span", {}, `fw ${device.fw}`) : null,

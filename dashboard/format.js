@@ -33,3 +33,14 @@ export function toMs(value) {
   const parsed = Date.parse(value);
   return Number.isNaN(parsed) ? null : parsed;
 }
+
+// A rule's durations: 90 → "90 s", 300 → "5 min", 7200 → "2 h".
+export function duration(seconds) {
+  const s = Number(seconds);
+  if (s >= 86400 && s % 86400 === 0) return `${s / 86400} d`;
+  if (s >= 3600 && s % 3600 === 0) return `${s / 3600} h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
+export const timeOf = (ms) => new Date(ms).toLocaleString();

@@ -1,5 +1,6 @@
 """A real HTTP webhook receiver on a free loopback port, in a thread: it records what it is sent and
-answers as told (`accept`, `fail` with 500, or `hang` past any client's timeout)."""
+answers as told (`accept`, `fail` with 500, `hang` past any client's timeout, or `garble`: `garbage`
+instead of an HTTP status line, as a broken or hostile receiver might)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any, Literal
 
 import orjson
 
-Mode = Literal["accept", "fail", "hang"]
+Mode = Literal["accept", "fail", "hang", "garble"]
 
 
 class WebhookReceiver:
-    def __init__(self, mode: Mode = "accept") -> None:
+    def __init__(self, mode: Mode = "accept", garbage: bytes = b"") -> None:
         self.mode: Mode = mode
+        self.garbage = garbage
         self.received: list[dict[str, Any]] = []
         self.attempts = 0
         self._lock = threading.Lock()
@@ -29,6 +31,9 @@ class WebhookReceiver:
                     mode = receiver.mode
                 if mode == "hang":
                     time.sleep(30)
+                    return
+                if mode == "garble":
+                    self.wfile.write(receiver.garbage + b"\r\n\r\n")
                     return
                 if mode == "fail":
                     self.send_response(500)
