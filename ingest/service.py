@@ -242,6 +242,13 @@ class IngestService:
         self.intake.stop()
         if self.broker is not None:
             self.broker.stop()
+        self.close()
+
+    def close(self) -> None:
+        """Releases the store, the state database and the HTTP clients: the end of `stop`, and all a
+        service that was never started (a tool's, a test's) needs."""
+        self.notifier.webhooks.close()
+        self.alert_desk.webhooks.close()
         for closable in (self.store, self.state):
             closable.close()
 

@@ -63,7 +63,6 @@ class Notifier:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout)
-        self.webhooks.close()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

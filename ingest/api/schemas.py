@@ -259,7 +259,7 @@ class NotificationOut(BaseModel):
     state: Literal["waiting", "delivered", "failed"] = Field(
         description="waiting (or being retried with backoff), delivered, or given up"
     )
-    attempts: int
+    attempts: int = Field(description="tries that failed (0 when the first one was delivered)")
     delivered: int | None
     last_error: str | None
 

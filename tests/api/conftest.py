@@ -54,8 +54,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tokens(data_dir: Path) -> TokenStore:
-    return TokenStore(open_state(data_dir))
+def tokens(data_dir: Path) -> Iterator[TokenStore]:
+    found = TokenStore(open_state(data_dir))
+    yield found
+    found.state.close()
 
 
 @pytest.fixture
@@ -68,12 +70,17 @@ def secrets(tokens: TokenStore) -> dict[Scope, str]:
 def registry(data_dir: Path) -> Iterator[Registry]:
     found = Registry(open_state(data_dir))
     yield found
+    found.state.close()
 
 
 @pytest.fixture
-def make_api(data_dir: Path, registry: Registry, secrets: dict[Scope, str]) -> Callable[..., TestClient]:
+def make_api(
+    data_dir: Path, registry: Registry, secrets: dict[Scope, str]
+) -> Iterator[Callable[..., TestClient]]:
     """A test client of the service's app over `store` and `registry` (the service not started: no
-    broker connection), authorised as admin unless told otherwise."""
+    broker connection), authorised as admin unless told otherwise. Closed at the end of the test: a
+    suite of them would otherwise run out of the file descriptors `select` can watch (1024)."""
+    made: list[tuple[IngestService, TestClient]] = []
 
     def make(
         store: Store, scope: Scope | None = Scope.ADMIN, settings: ApiSettings | None = None
@@ -87,9 +94,13 @@ def make_api(data_dir: Path, registry: Registry, secrets: dict[Scope, str]) -> C
         client = TestClient(app, raise_server_exceptions=False)
         if scope is not None:
             client.headers.update(bearer(secrets[scope]))
+        made.append((service, client))
         return client
 
-    return make
+    yield make
+    for service, client in made:
+        client.close()
+        service.state.close()
 
 
 @pytest.fixture

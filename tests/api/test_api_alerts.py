@@ -140,8 +140,13 @@ def test_alerts_are_listed_with_their_notifications(
         ("firing", "mqtt", "waiting"),
         ("resolved", SECRET_HOOK, "waiting"),
     ]
+    [note] = [n for n in store.notifications([first]) if n.status == "firing" and n.target == SECRET_HOOK]
+    store.retry(note.id, 1, 99_000, f"InvalidURL: cannot reach {SECRET_HOOK}", 5000)
+    admin = api.get("/api/v1/alerts", params={"before": second}).json()["alerts"][0]["notifications"]
+    assert f"InvalidURL: cannot reach {SECRET_HOOK}" in [n["last_error"] for n in admin]
     reader = api.get("/api/v1/alerts", params={"before": second}, headers=bearer(secrets[Scope.READ]))
     assert "very-secret" not in reader.text and reader.json()["alerts"][0]["id"] == first
+    assert "cannot reach https://hooks.example.com/…" in reader.text
     for bad in ({"state": "burning"}, {"before": 0}, {"limit": 100_000}):
         assert api.get("/api/v1/alerts", params=bad).status_code == 422
 

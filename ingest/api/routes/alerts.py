@@ -100,8 +100,15 @@ def _note_out(note: Notification, token: Token) -> NotificationOut:
         state=state,
         attempts=note.attempts,
         delivered=note.delivered_ms,
-        last_error=note.last_error,
+        last_error=_error_shown(note, token),
     )
+
+
+def _error_shown(note: Notification, token: Token) -> str | None:
+    # An HTTP client's error may quote the URL it was sent to: not to a read token.
+    if note.last_error is None or note.target == MQTT_TARGET or token.scope.covers(Scope.ADMIN):
+        return note.last_error
+    return note.last_error.replace(note.target, _shown(note.target, token))
 
 
 def _alert_out(alert: Alert, notes: list[Notification], token: Token) -> AlertOut:
