@@ -179,7 +179,7 @@ FIELDS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=FIELDS | JSON)
 def test_any_json_as_a_rule_is_stored_or_refused_never_a_500(api: TestClient, body: Any) -> None:
     # The standard encoder: big integers and NaN/Infinity tokens as a careless client sends them.

@@ -224,7 +224,7 @@ MESSAGES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(message=MESSAGES)
 def test_replaying_any_bytes_never_raises_nor_stores_what_the_live_path_rejects(
     tmp_path: Path, message: tuple[str, bytes]

@@ -21,7 +21,7 @@ from support.postgres import PostgreSQL
 from support.procs import wait_until
 
 BOARDS = 10
-READINGS = 1500
+READINGS = 1200
 
 
 def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet_through_a_restart_of_it(
@@ -32,7 +32,8 @@ def test_three_ingests_on_one_postgresql_answer_for_the_whole_fleet_through_a_re
     with chain(tmp_path, influxd, influx_db, devices=BOARDS) as c:
         env = {"SENSORFLEET_SHARE_GROUP": "fleet", "SENSORFLEET_DATABASE_URL": url}
         processes = [c.start_ingest(**env) for _ in range(3)]
-        c.add_boards(READINGS)
+        # 24 s of publishing: room for a command, a PostgreSQL restart and three kills while it lasts.
+        c.add_boards(READINGS, interval_s=0.02)
         c.start_boards()
         # A command through one process is answered through it.
         wait_until(lambda: processes[1].devices().get("dev-1", {}).get("online"), 30, "dev-1 online")
