@@ -280,10 +280,13 @@ class AlertStore:
     def undelivered_counts(self) -> tuple[int, int]:
         """(waiting or retrying, given up)"""
         n = alert_notifications.c
+        waiting = func.count().filter(n.delivered_ms.is_(None), n.failed_ms.is_(None))
+        failed = func.count().filter(n.failed_ms.is_not(None))
         with self.state.read() as db:
-            waiting = db.scalar(select(func.count()).where(n.delivered_ms.is_(None), n.failed_ms.is_(None)))
-            failed = db.scalar(select(func.count()).where(n.failed_ms.is_not(None)))
-        return int(waiting or 0), int(failed or 0)
+            row = db.execute(
+                select(waiting, failed).select_from(alert_notifications).where(n.delivered_ms.is_(None))
+            ).one()
+        return int(row[0]), int(row[1])
 
 
 def _bump(db: Connection) -> None:
