@@ -115,6 +115,7 @@ class IngestService:
                 batch_points=s.batch_points,
                 batch_messages=s.batch_messages,
                 flush_interval_s=s.flush_interval_ms / 1000,
+                linger_s=s.linger_ms / 1000,
                 write_attempts=s.write_attempts,
                 hold_max_s=s.hold_max_s,
             ),

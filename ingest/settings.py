@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     batch_points: int = Field(5000, ge=1, description="flush the write buffer at this many points")
     batch_messages: int = Field(500, ge=1, description="…or at this many unacknowledged messages")
     flush_interval_ms: int = Field(100, ge=1, description="…or when the oldest buffered message is this old")
+    linger_ms: float = Field(
+        2.0, ge=0, le=1000, description="while messages keep coming, wait this long for the next one"
+    )
     write_timeout_s: float = Field(10.0, gt=0)
     write_attempts: int = Field(
         3, ge=1, description="tries against the store before a batch goes to the spool"

@@ -87,14 +87,14 @@ def fake_influx() -> Iterator[tuple[FakeInflux, str]]:
 
 
 class Harness:
-    def __init__(self, url: str, tmp_path: Path, api: str = "v1"):
+    def __init__(self, url: str, tmp_path: Path, api: str = "v1", flush_interval_s: float = 0.05):
         self.sleeps: list[float] = []
         self.acked: list[int] = []
         self.store = InfluxStore(InfluxHttp(url, "db1", api, token="t0ken" if api == "v2" else None, org="o"))
         self.spool = Spool(tmp_path / "spool", 1 << 20)
         self.dead = DeadLetters(open_state(tmp_path))
         self.metrics = Metrics()
-        config = WriterConfig(flush_interval_s=0.05, write_attempts=3, retry_base_s=0.01)
+        config = WriterConfig(flush_interval_s=flush_interval_s, write_attempts=3, retry_base_s=0.01)
         self.writer = Writer(
             self.store,
             self.spool,
@@ -120,6 +120,29 @@ class Harness:
         self.writer.start()
         wait_until(lambda: len(self.acked) >= n, 20, f"{n} acks")
         self.writer.stop()
+
+
+def test_an_idle_writer_writes_a_message_at_once(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Group commit: a batch may wait `flush_interval_s` for more only while messages keep coming."""
+    fake, url = fake_influx
+    h = Harness(url, tmp_path, flush_interval_s=30)
+    h.writer.start()
+    try:
+        for n in range(3):
+            h.submit(1, start=n)
+            wait_until(lambda n=n: len(h.acked) == n + 1, 10, f"message {n} stored and acknowledged")
+    finally:
+        h.writer.stop()
+    assert [len(r[3]) for r in fake.requests] == [1, 1, 1]
+
+
+def test_messages_that_queued_up_meanwhile_go_in_one_batch(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, url = fake_influx
+    h = Harness(url, tmp_path, flush_interval_s=30)
+    h.submit(200)
+    h.run_until_acked(200)
+    assert [len(r[3]) for r in fake.requests] == [200]
+    assert h.acked == list(range(200))
 
 
 def test_transient_errors_are_retried_with_backoff_then_written(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
