@@ -100,12 +100,9 @@ class Completeness:
 
     @staticmethod
     def write(db: Connection, tally: Tally) -> None:
-        c = seq_ranges.c
         replaced = [{"d": device, "b": boot} for device, boot in [*tally.ranges, *tally.forgotten]]
         if replaced:
-            db.execute(
-                delete(seq_ranges).where(c.device == bindparam("d"), c.boot == bindparam("b")), replaced
-            )
+            db.execute(_DELETE_BOOT, replaced)
         rows = [
             {"device": d, "boot": b, "lo": lo, "hi": hi}
             for (d, b), r in tally.ranges.items()
@@ -113,7 +110,7 @@ class Completeness:
             for lo, hi in r.ranges
         ]
         if rows:
-            db.execute(insert(seq_ranges), rows)
+            db.execute(_INSERT_RANGE, rows)
 
     @staticmethod
     def boots(db: Connection, devices: Collection[str]) -> dict[str, list[BootCompleteness]]:
@@ -128,16 +125,24 @@ _IN_LIST_MOST = 500
 """Beyond this many devices, their ranges are picked from a read of the whole table."""
 
 
+_c = seq_ranges.c
+_DELETE_BOOT = delete(seq_ranges).where(_c.device == bindparam("d"), _c.boot == bindparam("b"))
+_INSERT_RANGE = insert(seq_ranges)
+_ALL_RANGES = select(_c.device, _c.boot, _c.lo, _c.hi).order_by(_c.device, _c.boot, _c.lo)
+_RANGES_OF = _ALL_RANGES.where(_c.device.in_(bindparam("devices", expanding=True)))
+"""Built once: the writer runs these for every batch."""
+
+
 def _ranges(db: Connection, devices: Collection[str]) -> dict[tuple[str, int], SeqRanges]:
     wanted = set(devices)
     if not wanted:
         return {}
-    c = seq_ranges.c
-    query = select(c.device, c.boot, c.lo, c.hi).order_by(c.device, c.boot, c.lo)
     if len(wanted) <= _IN_LIST_MOST:
-        query = query.where(c.device.in_(sorted(wanted)))
+        rows = db.execute(_RANGES_OF, {"devices": sorted(wanted)})
+    else:
+        rows = db.execute(_ALL_RANGES)
     found: dict[tuple[str, int], SeqRanges] = {}
-    for device, boot, lo, hi in db.execute(query):
+    for device, boot, lo, hi in rows:
         if device in wanted:
             found.setdefault((device, boot), SeqRanges()).ranges.append((lo, hi))
     return found

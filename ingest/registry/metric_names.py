@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Executable, select
 
 from ingest.codec.payload import Telemetry
 from ingest.contract import MAX_METRICS_PER_DEVICE
-from ingest.state.database import upsert
+from ingest.state.database import per_dialect, upsert
 from ingest.state.schema import device_metrics, upgrades
 
 
@@ -62,7 +62,7 @@ class MetricNames:
     def write(db: Connection, pairs: set[tuple[str, str]]) -> None:
         if pairs:
             rows = [{"device": d, "metric": m} for d, m in sorted(pairs)]
-            db.execute(upsert(db, device_metrics).on_conflict_do_nothing(), rows)
+            db.execute(_add_names(db), rows)
 
     def keep(self, pairs: set[tuple[str, str]]) -> None:
         """After `write` committed."""
@@ -85,3 +85,8 @@ class MetricNames:
 
 
 _UPGRADE = "metric_names"
+
+
+@per_dialect
+def _add_names(dialect: str) -> Executable:
+    return upsert(dialect, device_metrics).on_conflict_do_nothing()

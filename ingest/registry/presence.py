@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import BindParameter, Connection, bindparam, func, select, update
+from sqlalchemy import BindParameter, Connection, Executable, bindparam, func, select, update
 
 from ingest.codec.payload import Status
 from ingest.registry.completeness import BootCompleteness, DeviceCounts
-from ingest.state.database import greatest, upsert
+from ingest.state.database import greatest, per_dialect, upsert
 from ingest.state.schema import devices
 
 
@@ -56,27 +56,18 @@ class Presence:
         wanted = sorted(set(ids))
         if not wanted:
             return
-        db.execute(upsert(db, devices).on_conflict_do_nothing(), [{"id": d} for d in wanted])
-        db.execute(
-            select(devices.c.id).where(devices.c.id.in_(wanted)).order_by(devices.c.id).with_for_update()
-        )
+        add, hold = _lock_statements(db)
+        db.execute(add, [{"id": d} for d in wanted])
+        if hold is not None:
+            db.execute(hold, {"ids": wanted})
 
     @staticmethod
     def count(db: Connection, counts: Mapping[str, DeviceCounts]) -> None:
         """Adds a batch's counts to its devices' rows (locked), seen when their telemetry was received."""
         if not counts:
             return
-        c = devices.c
-        seen: BindParameter[int] = bindparam("seen")
         db.execute(
-            update(devices)
-            .where(c.id == bindparam("device"))
-            .values(
-                first_seen_ms=func.coalesce(c.first_seen_ms, seen),
-                last_seen_ms=greatest(db, func.coalesce(c.last_seen_ms, 0), seen),
-                received=c.received + bindparam("n_received"),
-                duplicates=c.duplicates + bindparam("n_duplicates"),
-            ),
+            _count_statement(db),
             [
                 {"device": d, "seen": n.last_seen_ms, "n_received": n.received, "n_duplicates": n.duplicates}
                 for d, n in sorted(counts.items())
@@ -147,3 +138,29 @@ class Presence:
             )
             for r in db.execute(query)
         ]
+
+
+@per_dialect
+def _lock_statements(dialect: str) -> tuple[Executable, Executable | None]:
+    add = upsert(dialect, devices).on_conflict_do_nothing()
+    if dialect == "sqlite":  # BEGIN IMMEDIATE already holds the whole file
+        return add, None
+    c = devices.c
+    hold = select(c.id).where(c.id.in_(bindparam("ids", expanding=True))).order_by(c.id).with_for_update()
+    return add, hold
+
+
+@per_dialect
+def _count_statement(dialect: str) -> Executable:
+    c = devices.c
+    seen: BindParameter[int] = bindparam("seen")
+    return (
+        update(devices)
+        .where(c.id == bindparam("device"))
+        .values(
+            first_seen_ms=func.coalesce(c.first_seen_ms, seen),
+            last_seen_ms=greatest(dialect, func.coalesce(c.last_seen_ms, 0), seen),
+            received=c.received + bindparam("n_received"),
+            duplicates=c.duplicates + bindparam("n_duplicates"),
+        )
+    )
