@@ -1,6 +1,6 @@
 """The writer: buffers decoded messages, stores them, and only then acknowledges them.
 
-One thread, in order: a batch (by size, message count or age) is written to the store with retries;
+One thread, in order: a batch (group commit: `Writer._collect`) is written to the store with retries;
 if the store stays unavailable the batch goes to the fsync'd spool instead; either way the messages
 are then safe and acknowledged. While the spool holds anything, new batches queue behind it so the
 store receives everything in order. A full spool stops acknowledgements (the broker keeps the
@@ -37,11 +37,18 @@ from ingest.storage.spool import Spool
 log = logging.getLogger(__name__)
 
 
+IDLE_LOOK_S = 0.1
+"""How often an idle writer looks at the spool and whether it is stopping."""
+
+
 @dataclass(frozen=True)
 class WriterConfig:
     batch_points: int = 5000
     batch_messages: int = 500
     flush_interval_s: float = 0.1
+    """The oldest message of a batch waits at most this long."""
+    linger_s: float = 0.002
+    """While messages keep coming, how long to wait for the next one before writing what is there."""
     write_attempts: int = 3
     retry_base_s: float = 0.2
     retry_cap_s: float = 5.0
@@ -127,20 +134,28 @@ class Writer:
                 return
 
     def _collect(self) -> list[Work]:
+        """Group commit: a message that finds the writer idle is written at once, with whatever queued up
+        while the previous batch was written; the batch waits for more only while they keep coming
+        (each within `linger_s`), up to its size limits or `flush_interval_s`."""
         c = self.config
         try:
-            first = self._queue.get(timeout=c.flush_interval_s)
+            first = self._queue.get(timeout=IDLE_LOOK_S)
         except queue.Empty:
             return []
         batch = [first]
         points = _points(first)
         deadline = time.monotonic() + c.flush_interval_s
         while points < c.batch_points and len(batch) < c.batch_messages:
-            remaining = deadline - time.monotonic()
             try:
-                work = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                work = self._queue.get_nowait()
             except queue.Empty:
-                break
+                wait = min(c.linger_s, deadline - time.monotonic())
+                if len(batch) == 1 or wait <= 0:
+                    break
+                try:
+                    work = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    break
             batch.append(work)
             points += _points(work)
         return batch
