@@ -13,7 +13,7 @@ import uvicorn
 
 from ingest.app import build_app
 from ingest.cli_options import cli_errors, settings_flags
-from ingest.service import IngestService
+from ingest.service import IngestService, freeze_startup_heap
 from ingest.settings import Settings
 from ingest.workers import Workers, worker_settings
 
@@ -43,6 +43,7 @@ def serve(
     service = IngestService(settings)
     app = build_app(service)
     children = Workers(settings, workers)
+    freeze_startup_heap()
     service.start()
     children.start()
     server = uvicorn.Server(

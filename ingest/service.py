@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,6 +89,14 @@ def offline_replayer(settings: Settings) -> Iterator[Replayer]:
             store.close()
     finally:
         state.close()
+
+
+def freeze_startup_heap() -> None:
+    """For a process that runs a service until it stops: what start-up built (modules, the app, the
+    schemas) lives as long as the process, so it is moved out of the garbage collector's sight. A full
+    collection then takes microseconds instead of stalling every thread (readings waiting) for tens of
+    milliseconds."""
+    gc.freeze()
 
 
 class IngestService:

@@ -19,7 +19,7 @@ import threading
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from ingest.service import IngestService
+from ingest.service import IngestService, freeze_startup_heap
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
     service = IngestService(settings)
+    freeze_startup_heap()
     service.start()
     log.info("worker %s started", settings.client_id)
     stopping.wait()

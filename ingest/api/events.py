@@ -70,6 +70,8 @@ class EventBus:
     def publish_readings(self, device: str, points: Iterable[Point]) -> None:
         """The readings of one message; their events are built only when someone consumes them, since
         this runs for every message the ingest receives."""
+        if not self._subscriptions and not self._listeners.get("reading"):
+            return  # the usual case, decided without the lock
         listeners, subscriptions = self._consumers("reading", device)
         if not listeners and not subscriptions:
             return

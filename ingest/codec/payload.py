@@ -113,22 +113,22 @@ def _decode_reading(
         raise PayloadError(f"a reading has more than {limits.max_metrics} metrics")
     fields: dict[str, FieldValue] = {}
     for key, value in reading.items():
-        if key in RESERVED_KEYS:
-            continue
-        if key not in _valid_names:
+        if key not in _valid_names:  # remembered names are metrics, never reserved keys
+            if key in RESERVED_KEYS:
+                continue
             _check_metric_name(key)
         kind = type(value)
         if kind is float:
             if value - value != 0:  # NaN or ±Inf
                 raise PayloadError(f"metric {key!r} is not a finite number")
             fields[key] = value
-        elif kind is bool:
-            fields[key] = value
         elif kind is int:
             number = float(value)
             if number - number != 0:
                 raise PayloadError(f"metric {key!r} is too large")
             fields[key] = number
+        elif kind is bool:
+            fields[key] = value
         else:
             raise PayloadError(f"metric {key!r} must be a number or a boolean, not {type(value).__name__}")
     if not fields:
