@@ -11,6 +11,7 @@ import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ingest.alerts.engine import AlertEngine, Facts, IngestFacts
 from ingest.alerts.manage import AlertDesk
@@ -24,7 +25,6 @@ from ingest.deadletters import DeadLetters
 from ingest.errors import StoreError
 from ingest.files import private_dir, read_secret
 from ingest.health import Health
-from ingest.intake.broker import EmbeddedBroker
 from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
 from ingest.pipeline.replay import Replayer
@@ -39,6 +39,9 @@ from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.spool import Spool
 from ingest.storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from ingest.intake.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,13 @@ def offline_replayer(settings: Settings) -> Iterator[Replayer]:
         state.close()
 
 
+def embedded_broker(port: int) -> EmbeddedBroker:
+    """Imported here: amqtt's modules (megabytes) are loaded only by a service that runs the broker."""
+    from ingest.intake.broker import EmbeddedBroker
+
+    return EmbeddedBroker(port=port)
+
+
 def freeze_startup_heap() -> None:
     """For a process that runs a service until it stops: what start-up built (modules, the app, the
     schemas) lives as long as the process, so it is moved out of the garbage collector's sight. A full
@@ -133,7 +143,7 @@ class IngestService:
         self.replayer = build_replayer(s, self.registry, self.store, self.dead_letters, self.metrics)
         self.listeners: list[Callable[[Work], None]] = []
         """Called with each routed message (e.g. the API's live event stream), after the writer has it."""
-        self.broker = EmbeddedBroker(port=s.embedded_broker_port) if s.mqtt_url is None else None
+        self.broker = embedded_broker(s.embedded_broker_port) if s.mqtt_url is None else None
         self.intake = MqttIntake(
             IntakeConfig(
                 url=s.mqtt_url or f"mqtt://127.0.0.1:{s.embedded_broker_port}",
