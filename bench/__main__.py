@@ -41,10 +41,13 @@ def main(names: list[str]) -> int:
     for name in names or available():
         module = importlib.import_module(f"bench.{name}")
         started = time.time()
-        rows = module.run()
-        show(name, rows, console)
+        result = module.run()
+        # A benchmark answers one table (a list of rows) or several by name (e.g. runs and targets).
+        tables = result if isinstance(result, dict) else {"rows": result}
+        for title, rows in tables.items():
+            show(name if title == "rows" else f"{name}: {title}", rows, console)
         meta = {"machine": platform.machine(), "python": platform.python_version(), "started": started}
-        (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, **tables}, indent=2))
     return 0
 
 

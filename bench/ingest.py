@@ -1,15 +1,22 @@
 """Ingest throughput and latency: real Mosquitto, real InfluxDB 1.6.7, `sensorfleet serve` processes.
 
-Rows: flat readings (one per message) and batches of 20, with `serve --workers 1` and `--workers 2` (a
-shared subscription), the state store in SQLite and in PostgreSQL; then latency at a steady 500 msg/s.
+Rows: 100,000 flat readings (one per message, 20 devices) and batches of 20, with `serve --workers 1`
+and `--workers 2` (a shared subscription), the state store in SQLite and in PostgreSQL; backlogs
+drained after a restart; latency at a steady 50 and 500 msg/s; and paho-mqtt alone (`_paho_floor`).
+In the one-process rows a bare `mosquitto_sub` counts the same messages in the same run: the broker's
+own ceiling, against which the ingest's rate is given as a ratio.
 Throughput is from the first publish until the last point is queryable in InfluxDB; CPU and peak RSS
 are the serving process's and its workers' together (from /proc).
-Latency is publish → first seen by a 20 Hz InfluxQL poll, so it includes up to ~50 ms of polling.
+Latency is publish → first seen by an InfluxQL poll that asks again as soon as it has an answer (for the
+points not seen yet), so it includes about one query's time.
+The second table holds each target with the value measured and whether it is met.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,19 +61,89 @@ def count(influx: InfluxDB, db: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+DEVICES = 20
+
+
 def make_payloads(form: str, messages: int) -> list[tuple[str, bytes]]:
-    """Flat: one reading per message. Batch: 20 numbered readings per message. 50 devices."""
+    """Flat: one reading per message. Batch: 20 numbered readings per message. 20 devices."""
     base = int(time.time() * 1000) - 600_000
     payloads = []
     for m in range(messages):
         if form == "batch":
-            first = (m // 50) * 20
+            first = (m // DEVICES) * 20
             readings = [{"ts": base + first + k, "v": float(k)} for k in range(20)]
             doc: dict[str, Any] = {"boot": 1, "seq": first, "readings": readings}
         else:
-            doc = {"ts": base + m // 50, "v": float(m), "seq": m // 50, "boot": 1}
-        payloads.append((f"sf/dev-{m % 50}/telemetry", orjson.dumps(doc)))
+            doc = {"ts": base + m // DEVICES, "v": float(m), "seq": m // DEVICES, "boot": 1}
+        payloads.append((f"sf/dev-{m % DEVICES}/telemetry", orjson.dumps(doc)))
     return payloads
+
+
+class BareSubscriber:
+    """`mosquitto_sub` counting `count` messages at QoS 1 beside the ingest: the broker's own ceiling."""
+
+    def __init__(self, broker: Mosquitto, count: int, out: Path):
+        self.count, self.out = count, out
+        self.process = subprocess.Popen(
+            [
+                *("mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-i", "bare-sub"),
+                *("-t", "sf/+/telemetry", "-C", str(count), "-F", "%U"),
+            ],
+            stdout=out.open("wb"),
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # subscribed: mosquitto_sub has no other way to say so
+
+    def rate(self) -> float:
+        """Messages per second from its first to its last message (0 if it did not get them all)."""
+        try:
+            self.process.wait(RUN_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return 0.0
+        stamps = self.out.read_text().split()
+        if len(stamps) < self.count:
+            return 0.0
+        return (self.count - 1) / max(float(stamps[-1]) - float(stamps[0]), 1e-9)
+
+
+def paho_floor(root: Path, messages: int) -> dict[str, Any]:
+    """paho-mqtt alone, acknowledging at once, in a process of its own (`bench._paho_floor`)."""
+    broker = Mosquitto(root / "mosquitto-paho")
+    broker.start()
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "bench._paho_floor", str(broker.port), str(messages)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert floor.stdout is not None
+        if floor.stdout.readline().strip() != "ready":
+            raise RuntimeError("the paho subscriber did not subscribe")
+        publisher = LoadPublisher(broker.port)
+        publisher.send(LoadPublisher.packets(make_payloads("flat", messages)))
+        publisher.wait_acked()
+        publisher.close()
+        result = orjson.loads(floor.communicate(timeout=RUN_LIMIT_S)[0].strip().splitlines()[-1])
+    finally:
+        if floor.poll() is None:
+            floor.kill()
+            floor.wait()
+        broker.stop()
+    return {
+        **_empty_row(),
+        "scenario": "paho-mqtt alone (MQTT 5, manual ack at once), 1 process",
+        "messages": messages,
+        "msg/s": round(messages / result["seconds"]),
+        "CPU s / 1000 msg": round(result["cpu_s"] / messages * 1000, 3),
+    }
+
+
+def _empty_row() -> dict[str, Any]:
+    keys = ["scenario", "messages", "readings stored", "publish s", "total s", "msg/s", "readings/s"]
+    keys += ["CPU s / 1000 msg", "peak RSS MB", "p50 ms", "p99 ms", "broker ceiling msg/s", "of ceiling"]
+    return dict.fromkeys(keys, "")
 
 
 def throughput(
@@ -86,6 +163,7 @@ def throughput(
         per_message = 20 if form == "batch" else 1
         expected = messages * per_message
         packets = LoadPublisher.packets(make_payloads(form, messages))
+        bare = BareSubscriber(broker, messages, root / f"{db}-bare.txt") if workers == 1 else None
         publisher = LoadPublisher(broker.port)
         started = time.monotonic()
         publisher.send(packets)
@@ -100,19 +178,22 @@ def throughput(
         elapsed = time.monotonic() - started
         publisher.close()
         cpu = ingest.process.cpu_seconds(children=True) - cpu_before
+        rate = messages * min(1.0, stored / expected) / elapsed
+        ceiling = bare.rate() if bare else 0.0
         return {
+            **_empty_row(),
             "scenario": f"{form}{' (20/msg)' if form == 'batch' else ''}, --workers {workers}, "
             + ("PostgreSQL" if postgres else "SQLite"),
             "messages": messages,
             "readings stored": f"{stored}/{expected}",
             "publish s": round(published_s, 2),
             "total s": round(elapsed, 2),
-            "msg/s": round(messages * min(1.0, stored / expected) / elapsed),
+            "msg/s": round(rate),
             "readings/s": round(stored / elapsed),
             "CPU s / 1000 msg": round(cpu / messages * 1000, 3),
             "peak RSS MB": round(ingest.process.peak_rss_mb(children=True), 1),
-            "p50 ms": "",
-            "p99 ms": "",
+            "broker ceiling msg/s": round(ceiling) if ceiling else "",
+            "of ceiling": f"{rate / ceiling:.2f}" if ceiling else "",
         }
     finally:
         ingest.close()
@@ -151,6 +232,7 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
         cpu = ingest.process.cpu_seconds() - cpu_before
         rate = (stored - first) / elapsed
         return {
+            **_empty_row(),
             "scenario": f"{form} backlog drain, 1 process",
             "messages": messages,
             "readings stored": f"{stored}/{expected}",
@@ -160,8 +242,6 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
             "readings/s": round(rate),
             "CPU s / 1000 msg": round(cpu / (messages * (stored - first) / expected) * 1000, 3),
             "peak RSS MB": round(ingest.process.peak_rss_mb(), 1),
-            "p50 ms": "",
-            "p99 ms": "",
         }
     finally:
         ingest.close()
@@ -169,11 +249,11 @@ def drain(root: Path, influx: InfluxDB, form: str, messages: int) -> dict[str, A
 
 
 def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) -> dict[str, Any]:
-    db = "bench_latency"
+    db = f"bench_latency_{rate}"
     influx.create_database(db)
-    broker = Mosquitto(root / "mosquitto-latency")
+    broker = Mosquitto(root / f"mosquitto-latency-{rate}")
     broker.start()
-    ingest = ingest_process(root / "latency-0", broker, influx, db, "ingest-latency")
+    ingest = ingest_process(root / f"latency-{rate}", broker, influx, db, "ingest-latency")
     try:
         ingest.start()
         cpu_before = ingest.process.cpu_seconds()
@@ -183,24 +263,30 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
         done = threading.Event()
 
         def poll() -> None:
+            # Asks only for points at or after the oldest not yet seen (each reading's ts is base + n),
+            # as often as InfluxDB answers, so polling adds about one query's time, not a poll interval.
             client = httpx.Client(base_url=influx.url, timeout=10)
+            unseen = 0
             while not done.is_set() or len(seen) < len(published):
-                r = client.get("/query", params={"db": db, "q": 'SELECT "v" FROM "telemetry"', "epoch": "ms"})
+                q = f'SELECT "v" FROM "telemetry" WHERE time >= {base + unseen}ms'
+                r = client.get("/query", params={"db": db, "q": q, "epoch": "ms"})
                 now = time.monotonic()
                 for s in r.json()["results"][0].get("series", []):
                     for _, v in s["values"]:
                         seen.setdefault(int(v), now)
+                while unseen in seen:
+                    unseen += 1
                 if done.is_set() and time.monotonic() - stop_at > 30:
                     break
-                time.sleep(0.05)
+                time.sleep(0.001)
             client.close()
 
         stop_at = float("inf")
+        base = int(time.time() * 1000) - 600_000
         poller = threading.Thread(target=poll)
         poller.start()
-        base = int(time.time() * 1000) - 600_000
         packets = LoadPublisher.packets(
-            (f"sf/dev-{n % 50}/telemetry", orjson.dumps({"ts": base + n, "v": float(n)}))
+            (f"sf/dev-{n % DEVICES}/telemetry", orjson.dumps({"ts": base + n, "v": float(n)}))
             for n in range(rate * seconds)
         )
         start = time.monotonic()
@@ -218,6 +304,7 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
         latencies = sorted((seen[n] - t) * 1000 for n, t in published.items() if n in seen)
         messages = len(published)
         return {
+            **_empty_row(),
             "scenario": f"latency at {rate} msg/s, 1 process",
             "messages": messages,
             "readings stored": f"{len(latencies)}/{messages}",
@@ -235,7 +322,10 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
         broker.stop()
 
 
-def run() -> list[dict[str, Any]]:
+FLAT, BATCHES = 100_000, 10_000
+
+
+def run() -> dict[str, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         root = Path(tmp)
         influx = InfluxDB(root / "influxdb")
@@ -243,19 +333,53 @@ def run() -> list[dict[str, Any]]:
         postgres = PostgreSQL()
         postgres.start()
         try:
-            return [
-                throughput(root, influx, "flat", 1, 60_000),
-                throughput(root, influx, "batch", 1, 15_000),
-                throughput(root, influx, "flat", 2, 60_000),
-                throughput(root, influx, "batch", 2, 15_000),
-                throughput(root, influx, "flat", 1, 60_000, postgres),
-                throughput(root, influx, "batch", 1, 15_000, postgres),
-                throughput(root, influx, "flat", 2, 60_000, postgres),
-                throughput(root, influx, "batch", 2, 15_000, postgres),
-                drain(root, influx, "flat", 60_000),
-                drain(root, influx, "batch", 15_000),
-                latency(root, influx),
-            ]
+            runs = {
+                "flat": throughput(root, influx, "flat", 1, FLAT),
+                "batch": throughput(root, influx, "batch", 1, BATCHES),
+                "flat 2": throughput(root, influx, "flat", 2, FLAT),
+                "batch 2": throughput(root, influx, "batch", 2, BATCHES),
+                "flat pg": throughput(root, influx, "flat", 1, FLAT, postgres),
+                "batch pg": throughput(root, influx, "batch", 1, BATCHES, postgres),
+                "flat 2 pg": throughput(root, influx, "flat", 2, FLAT, postgres),
+                "batch 2 pg": throughput(root, influx, "batch", 2, BATCHES, postgres),
+                "drain": drain(root, influx, "flat", FLAT),
+                "drain batch": drain(root, influx, "batch", BATCHES),
+                "latency 50": latency(root, influx, rate=50, seconds=20),
+                "latency 500": latency(root, influx, rate=500),
+                "paho": paho_floor(root, FLAT),
+            }
         finally:
             postgres.close()
             influx.close()
+    return {"runs": list(runs.values()), "targets": targets(runs)}
+
+
+def targets(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of the one-process ingest with what this run measured."""
+    flat, batch, paho = runs["flat"], runs["batch"], runs["paho"]
+    rss = max(flat["peak RSS MB"], runs["drain"]["peak RSS MB"])
+    rows = [
+        ("latency p50 at 50 msg/s", "≤ 15 ms", runs["latency 50"]["p50 ms"], lambda v: v <= 15),
+        ("latency p99 at 50 msg/s", "≤ 50 ms", runs["latency 50"]["p99 ms"], lambda v: v <= 50),
+        ("latency p50 at 500 msg/s", "≤ 15 ms", runs["latency 500"]["p50 ms"], lambda v: v <= 15),
+        ("latency p99 at 500 msg/s", "≤ 50 ms", runs["latency 500"]["p99 ms"], lambda v: v <= 50),
+        ("CPU s per 1,000 flat messages", "≤ 0.10", flat["CPU s / 1000 msg"], lambda v: v <= 0.10),
+        ("flat msg/s stored", "≥ 8,000", flat["msg/s"], lambda v: v >= 8000),
+        ("readings/s in batches of 20", "≥ 100,000", batch["readings/s"], lambda v: v >= 100_000),
+        ("peak RSS under a 100,000-message burst (MB)", "≤ 100", rss, lambda v: v <= 100),
+    ]
+    table = [
+        {"target": name, "wanted": want, "measured": value, "met": _yes(value != "" and met(value))}
+        for name, want, value, met in rows
+    ]
+    ratios = [
+        ("flat msg/s of the broker's ceiling (bare mosquitto_sub, same run)", flat["of ceiling"]),
+        ("batch msg/s of the broker's ceiling (bare mosquitto_sub, same run)", batch["of ceiling"]),
+        ("flat msg/s of paho-mqtt alone", f"{flat['msg/s'] / paho['msg/s']:.2f}"),
+        ("paho-mqtt alone: CPU s per 1,000 messages", paho["CPU s / 1000 msg"]),
+    ]
+    return table + [{"target": name, "wanted": "", "measured": value, "met": ""} for name, value in ratios]
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "no"

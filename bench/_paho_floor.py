@@ -1,0 +1,70 @@
+"""A bare paho-mqtt subscriber, as the ingest's intake configures it (MQTT 5, persistent session, manual
+acknowledgement, the same receive maximum) but acknowledging each message at once and doing nothing
+else: what paho alone costs per message, the floor of any ingest built on it.
+
+`python -m bench._paho_floor PORT COUNT` subscribes, prints `ready`, and exits after COUNT messages on
+`sf/+/telemetry`, printing `{"seconds": first to last message, "cpu_s": the process's CPU meanwhile}`.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+TIMEOUT_S = 120
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(port: int, count: int) -> int:
+    received, done, subscribed = 0, threading.Event(), threading.Event()
+    marks: dict[str, float] = {}
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="paho-floor", protocol=mqtt.MQTTv5, manual_ack=True
+    )
+
+    def on_message(c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        nonlocal received
+        if received == 0:
+            marks["t0"], marks["cpu0"] = time.monotonic(), _cpu()
+        received += 1
+        c.ack(message.mid, message.qos)
+        if received == count:
+            marks["t1"], marks["cpu1"] = time.monotonic(), _cpu()
+            done.set()
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *args: subscribed.set()
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 300
+    properties.ReceiveMaximum = 1000
+    client.connect("127.0.0.1", port, properties=properties)
+    client.subscribe("sf/+/telemetry", 1)
+    client.loop_start()
+    try:
+        if not subscribed.wait(30):
+            return 1
+        print("ready", flush=True)
+        if not done.wait(TIMEOUT_S):
+            return 1
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    seconds, cpu = marks["t1"] - marks["t0"], marks["cpu1"] - marks["cpu0"]
+    print(orjson.dumps({"seconds": seconds, "cpu_s": cpu}).decode(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
