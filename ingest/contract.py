@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from ingest.errors import PayloadError
 
@@ -51,15 +51,30 @@ SHORT_NAME = re.compile(rf"^[a-z0-9_-]{{1,{MAX_RESET_CAUSE_CHARS}}}$")
 STATUS_TEXT = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f]*$")
 """Free text (at most MAX_STATUS_TEXT_CHARS): no control characters but tab and newline."""
 
-TopicKind = Literal["telemetry", "status", "cmd_result"]
+TopicKind = Literal["telemetry", "status", "cmd_result", "ota_req"]
 DEVICE_PUBLISHES: dict[str, TopicKind] = {
     "telemetry": "telemetry",
     "status": "status",
     "cmd/result": "cmd_result",
+    "ota/req": "ota_req",
 }
 """Topic suffix under `<prefix>/<device>/` → what it carries (the last will goes to `status`)."""
+SHARED_KINDS = ("telemetry", "ota/req")
+"""Split across a share group: each message needs one process (the others reach every process)."""
 COMMAND_SUFFIX = "cmd"
-"""The one topic a device reads: `<prefix>/<device>/cmd`."""
+OTA_DATA_SUFFIX = "ota/data"
+DEVICE_READS = (COMMAND_SUFFIX, OTA_DATA_SUFFIX)
+"""What a device reads: its commands, and the firmware chunks it asked for."""
+
+MAX_OTA_CHUNK = 1024
+"""Bytes of firmware in one `ota/data` message (docs/protocol.md)."""
+OTA_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+MAX_OTA_PATH_CHARS = 96
+OTA_MANIFEST = "@manifest"
+"""The name a board asks for the bundle's manifest by (no file path starts with `@`)."""
+OtaState = Literal["idle", "downloading", "staged", "trial", "rolled_back", "failed"]
+"""A board's `ota` status."""
+OTA_STATES: tuple[str, ...] = get_args(OtaState)
 
 ALERTS_SUFFIX = "$alerts"
 """`<prefix>/$alerts`: the ingest publishes each alert transition there (no device id starts with `$`)."""
@@ -69,8 +84,10 @@ def alerts_topic(prefix: str) -> str:
     return f"{prefix}/{ALERTS_SUFFIX}"
 
 
-COMMAND_OPS = ("ping", "set", "flush", "reboot", "maint")
-"""What a board runs; `maint` restarts it into maintenance (its REPL free for USB work)."""
+OPERATOR_OPS = ("ping", "set", "flush", "reboot", "maint")
+"""What an operator may send a board; `maint` restarts it into maintenance (its REPL free for USB work)."""
+COMMAND_OPS = (*OPERATOR_OPS, "ota")
+"""What a board runs: the operator's commands, and `ota`, which only a rollout sends (docs/ota.md)."""
 MAX_COMMAND_ARGS_BYTES = 512
 """A command's `args` as JSON: what a board reads into its buffer."""
 
@@ -94,12 +111,14 @@ def device_topic(prefix: str, device: str, suffix: str) -> str:
 
 
 def ingest_subscriptions(prefix: str, share_group: str | None = None) -> list[str]:
-    """What the ingest subscribes to. Telemetry is split across a share group; statuses and command
-    results reach every process, so each one's registry and API know every board's state and every
-    answer to its commands."""
+    """What the ingest subscribes to. Telemetry and firmware chunk requests are split across a share
+    group (one process stores a reading, one answers a request); statuses and command results reach
+    every process, so each one's registry and API know every board's state and every answer to its
+    commands."""
     share = f"$share/{share_group}/" if share_group else ""
-    return [f"{share}{device_topic(prefix, '+', 'telemetry')}"] + [
-        device_topic(prefix, "+", suffix) for suffix in DEVICE_PUBLISHES if suffix != "telemetry"
+    return [
+        (share if suffix in SHARED_KINDS else "") + device_topic(prefix, "+", suffix)
+        for suffix in DEVICE_PUBLISHES
     ]
 
 

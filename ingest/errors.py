@@ -72,6 +72,10 @@ class SpoolFullError(SensorfleetError):
     pass
 
 
+class FirmwareError(SensorfleetError):
+    """A firmware bundle or a rollout that cannot be built, stored or started as asked."""
+
+
 class DeviceError(SensorfleetError):
     pass
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -27,9 +27,13 @@ from ingest.files import private_dir, read_secret
 from ingest.health import Health
 from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
+from ingest.ota.engine import RolloutEngine
+from ingest.ota.rollouts import Seen, seen_of
+from ingest.ota.server import ChunkServer
+from ingest.ota.store import FirmwareStore, RolloutStore
 from ingest.pipeline.replay import Replayer
 from ingest.pipeline.router import Router
-from ingest.pipeline.work import Message, Readings, Work
+from ingest.pipeline.work import ChunkRequest, Message, Readings, Work
 from ingest.pipeline.writer import Writer, WriterConfig
 from ingest.registry import Registry
 from ingest.settings import Settings
@@ -159,6 +163,7 @@ class IngestService:
             self._received,
         )
         self._build_alerts()
+        self._build_ota()
         m = self.metrics
         m.gauge("spool_bytes", "bytes in the spool waiting for the store", lambda: self.spool.depth_bytes())
         m.gauge("spool_batches", "batches in the spool waiting for the store", lambda: self.spool.batches)
@@ -219,6 +224,28 @@ class IngestService:
             self.alert_store, self.registry.metric_in_use, Webhooks(s.webhook_timeout_s), external_url
         )
 
+    def _build_ota(self) -> None:
+        """Firmware bundles and rollouts on the state store; the chunk server answers this process's
+        share of the boards' requests, the engine moves the rollouts on."""
+        s = self.settings
+        self.firmware = FirmwareStore(self.state)
+        self.rollouts = RolloutStore(self.state)
+        self.chunks = ChunkServer(
+            self.firmware, self.rollouts, self.intake.publish, self.metrics, s.topic_prefix
+        )
+        self.rollout_engine = RolloutEngine(
+            self.rollouts,
+            self.firmware,
+            self._seen_boards,
+            self.intake.publish,
+            self.metrics,
+            s.topic_prefix,
+            tick_s=s.rollout_tick_s,
+        )
+
+    def _seen_boards(self, devices: Sequence[str]) -> dict[str, Seen]:
+        return {d.id: seen_of(d) for d in self.registry.devices_named(devices)}
+
     def _name_metrics_once(self) -> None:
         """A registry from before metric names were kept learns each device's from the store, so the
         newest values of a device that stays silent after the upgrade are still shown."""
@@ -234,6 +261,10 @@ class IngestService:
 
     def _received(self, message: Message) -> None:
         work = self.router.route(message)
+        if isinstance(work, ChunkRequest):
+            self.chunks.submit(work.device, message.payload)
+            message.ack()
+            return
         self.writer.submit(work)
         if isinstance(work, Readings):
             self.alerts.readings(work.telemetry.device, work.telemetry.points)
@@ -250,6 +281,8 @@ class IngestService:
         self.intake.start()
         self.alerts.start()
         self.notifier.start()
+        self.chunks.start()
+        self.rollout_engine.start()
         log.info("ingest started: store %s, data dir %s", type(self.store).__name__, self.settings.data_dir)
 
     def stop(self) -> None:
@@ -257,8 +290,10 @@ class IngestService:
 
         Whatever arrives after the writer stopped stays unacknowledged: the broker delivers it again."""
         self.alerts.stop()
+        self.rollout_engine.stop()
         self.writer.stop()
         self.notifier.stop()
+        self.chunks.stop()
         self.intake.stop()
         if self.broker is not None:
             self.broker.stop()

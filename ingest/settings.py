@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     external_url: str | None = Field(
         None, description="the dashboard's address for links in alert notifications; none → http_host:port"
     )
+    rollout_tick_s: float = Field(
+        1.0, gt=0, le=60, description="how often running firmware rollouts are looked at (and boards offered)"
+    )
     alert_tick_s: float = Field(1.0, gt=0, le=60, description="how often alerts' timers are checked")
     alert_scan_s: float = Field(
         5.0, gt=0, le=3600, description="how often the fleet is scanned for silent or incomplete devices"

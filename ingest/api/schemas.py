@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ingest.contract import COMMAND_ID, COMMAND_OPS, DEVICE_ID, MAX_COMMAND_ARGS_BYTES
+from ingest.contract import COMMAND_ID, DEVICE_ID, MAX_COMMAND_ARGS_BYTES, OPERATOR_OPS
 from ingest.storage.base import Agg
 
 PREVIEW_CHARS = 1000
@@ -135,8 +135,9 @@ class CommandIn(BaseModel):
     )
 
     op: str = Field(
-        pattern=f"^({'|'.join(COMMAND_OPS)})$",
-        description=f"{', '.join(COMMAND_OPS)} (maint: restart into maintenance for USB work)",
+        pattern=f"^({'|'.join(OPERATOR_OPS)})$",
+        description=f"{', '.join(OPERATOR_OPS)} (maint: restart into maintenance for USB work; firmware "
+        "updates go by rollouts)",
     )
     args: dict[str, Any] = Field(default_factory=dict, max_length=32)
     id: str | None = Field(

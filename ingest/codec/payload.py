@@ -25,6 +25,7 @@ from ingest.contract import (
     RESERVED_KEYS,
     SHORT_NAME,
     STATUS_TEXT,
+    OtaState,
     is_metric_name,
 )
 from ingest.errors import PayloadError
@@ -214,6 +215,10 @@ class StatusIn(BaseModel):
     crash_boots: Count | None = None
     crashes_total: Count | None = None
     last_crash: Text | None = None
+    ota: OtaState | None = None
+    ota_v: Annotated[str, StringConstraints(pattern=FW_VERSION.pattern)] | None = None
+    ota_progress: Annotated[int, Field(ge=0, le=100)] | None = None
+    ota_reason: Text | None = None
 
 
 STATUS_CORE = frozenset({"online", "fw", "boot", "rssi"})

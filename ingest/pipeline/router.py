@@ -12,7 +12,15 @@ from ingest.codec.payload import Limits, decode_command_result, decode_status, d
 from ingest.contract import parse_topic
 from ingest.errors import PayloadError
 from ingest.metrics import Metrics
-from ingest.pipeline.work import CommandAnswer, Message, Readings, Rejected, StatusReport, Work
+from ingest.pipeline.work import (
+    ChunkRequest,
+    CommandAnswer,
+    Message,
+    Readings,
+    Rejected,
+    StatusReport,
+    Work,
+)
 from ingest.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,8 @@ class Router:
                 )
             self.metrics.add("readings_received", len(telemetry.points))
             return Readings(message, telemetry)
+        if kind == "ota_req":
+            return ChunkRequest(message, device)
         if kind == "status":
             if not message.payload:
                 raise PayloadError("empty status (a cleared retained message)")

@@ -1,8 +1,9 @@
 """What flows through the pipeline: a received `Message`, and the `Work` the router makes of it.
 
-`Work` is one of four kinds, each carrying its message (to acknowledge it once it is safe):
-`Readings` to store and count, a `StatusReport` and a `CommandAnswer` to record in the registry, and a
-`Rejected` message that goes to the dead letters with its reason.
+`Work` is one of five kinds, each carrying its message (to acknowledge it once it is safe):
+`Readings` to store and count, a `StatusReport` and a `CommandAnswer` to record in the registry, a
+`ChunkRequest` for the firmware chunk server (ingest.ota.server), and a `Rejected` message that goes to
+the dead letters with its reason.
 """
 
 from __future__ import annotations
@@ -56,4 +57,12 @@ class Rejected:
     reason: str
 
 
-Work = Readings | StatusReport | CommandAnswer | Rejected
+@dataclass(frozen=True, slots=True)
+class ChunkRequest:
+    """A board asking for a piece of firmware: answered by the chunk server, never stored."""
+
+    message: Message
+    device: str
+
+
+Work = Readings | StatusReport | CommandAnswer | ChunkRequest | Rejected

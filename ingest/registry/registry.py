@@ -194,6 +194,15 @@ class Registry:
         """Devices in id order: those after `after`, at most `limit` of them (all with -1)."""
         return self._select(devices.c.id > after, None if limit < 0 else limit)
 
+    def devices_named(self, ids: Iterable[str]) -> list[DeviceInfo]:
+        """The known ones of `ids`, in id order."""
+        wanted = sorted(set(ids))
+        return [
+            d
+            for start in range(0, len(wanted), 500)
+            for d in self._select(devices.c.id.in_(wanted[start : start + 500]))
+        ]
+
     def _select(self, where: Any, limit: int | None = None) -> list[DeviceInfo]:
         with self._lock, self.state.read() as db:
             self._tags.reload_if_changed(db)

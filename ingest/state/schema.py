@@ -214,3 +214,55 @@ alert_notifications = Table(
 )
 """The outbox: one row per transition and target, written with the transition itself, so a
 notification is neither lost nor made twice, whichever process delivers it."""
+
+firmware_bundles = Table(
+    "firmware_bundles",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("sha256", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("manifest", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+"""Each firmware bundle (ingest.ota.bundle): its manifest as boards receive it."""
+firmware_files = Table(
+    "firmware_files",
+    metadata,
+    Column("version", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("version", "path"),
+)
+"""A bundle's files, so that every ingest process can answer a board's chunk requests."""
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("version", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("canary", Integer, nullable=False),
+    Column("wave", Text, nullable=False),
+    Column("health_s", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("reason", Text),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+"""A rollout of a version to devices (`target` says how they were chosen), `running`, `halted` or
+`done`; `reason` says why it halted."""
+rollout_devices = Table(
+    "rollout_devices",
+    metadata,
+    Column("rollout_id", BigInteger, nullable=False),
+    Column("device", Text, nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("offers", Integer, nullable=False),
+    Column("offered_ms", BigInteger),
+    Column("progress_ms", BigInteger),
+    Column("trial_ms", BigInteger),
+    Column("done_ms", BigInteger),
+    Column("reason", Text),
+    PrimaryKeyConstraint("rollout_id", "device"),
+)
+"""Each device of a rollout: its wave (0 is the canary) and how far it got."""

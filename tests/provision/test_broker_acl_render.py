@@ -12,12 +12,16 @@ def test_devices_are_bound_to_their_login_and_ingest_reads_all() -> None:
         "topic read sf/+/telemetry",
         "topic read sf/+/status",
         "topic read sf/+/cmd/result",
+        "topic read sf/+/ota/req",
         "topic write sf/+/cmd",
+        "topic write sf/+/ota/data",
         "topic write sf/$alerts",
         "pattern write sf/%u/telemetry",
         "pattern write sf/%u/status",
         "pattern write sf/%u/cmd/result",
+        "pattern write sf/%u/ota/req",
         "pattern read sf/%u/cmd",
+        "pattern read sf/%u/ota/data",
     ]
 
 

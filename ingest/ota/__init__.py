@@ -1,0 +1,1 @@
+"""Over-the-air firmware updates: bundles, the chunks boards pull, and rollouts (docs/ota.md)."""
