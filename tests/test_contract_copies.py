@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ingest.contract import COMMAND_OPS, COMMAND_SUFFIX, DEVICE_PUBLISHES, SETTABLE
+from ingest.contract import COMMAND_OPS, DEVICE_PUBLISHES, DEVICE_READS, SETTABLE
 from support.boards import FIRMWARE
 from support.micropython import micropython_binary
 
@@ -22,8 +22,8 @@ from sensorfleet.topics import Topics
 from sensorfleet import commands, settable
 t = Topics("p", "d")
 print(json.dumps({
-    "publishes": sorted(topic[4:] for topic in (t.telemetry, t.status, t.result)),
-    "subscribes": [t.cmd[4:]],
+    "publishes": sorted(topic[4:] for topic in (t.telemetry, t.status, t.result, t.ota_req)),
+    "subscribes": [t.cmd[4:], t.ota_data[4:]],
     "ops": sorted(name[3:] for name in dir(commands.Commands) if name.startswith("op_")),
     "settable": {k: list(v) for k, v in settable.SETTABLE.items()},
 }))
@@ -33,7 +33,7 @@ print(json.dumps({
 def contract_table() -> dict[str, Any]:
     return {
         "publishes": sorted(DEVICE_PUBLISHES),
-        "subscribes": [COMMAND_SUFFIX],
+        "subscribes": list(DEVICE_READS),
         "ops": sorted(COMMAND_OPS),
         "settable": {name: [s.kind, s.low, s.high] for name, s in SETTABLE.items()},
     }

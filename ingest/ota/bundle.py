@@ -20,7 +20,7 @@ MAX_BUNDLE_BYTES = 1536 * 1024
 """All files together: what a board's filesystem holds beside the running app and its outbox."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 200
-STUB_FILES = frozenset({"main.py", "safeboot.py", "config.json"})
+STUB_FILES = frozenset({"main.py", "safeboot.py", "safeswap.py", "config.json"})
 """The boot stub and the board's own config: on the board, never in a bundle."""
 
 
