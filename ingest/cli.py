@@ -12,6 +12,7 @@ from ingest.api.cli import token_app
 from ingest.db import db_app
 from ingest.deadletters_cli import deadletters_app
 from ingest.demo import demo
+from ingest.firmware_cli import firmware_app
 from ingest.provision.cli import device_app
 from ingest.serve import serve
 
@@ -23,6 +24,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(firmware_app, name="firmware")
 
 
 @app.command()

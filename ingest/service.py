@@ -28,6 +28,7 @@ from ingest.health import Health
 from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
 from ingest.ota.engine import RolloutEngine
+from ingest.ota.manage import FirmwareDesk
 from ingest.ota.rollouts import Seen, seen_of
 from ingest.ota.server import ChunkServer
 from ingest.ota.store import FirmwareStore, RolloutStore
@@ -242,6 +243,7 @@ class IngestService:
             s.topic_prefix,
             tick_s=s.rollout_tick_s,
         )
+        self.firmware_desk = FirmwareDesk(self.firmware, self.rollouts, self.registry)
 
     def _seen_boards(self, devices: Sequence[str]) -> dict[str, Seen]:
         return {d.id: seen_of(d) for d in self.registry.devices_named(devices)}

@@ -41,10 +41,13 @@ class DeviceState(StrEnum):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    """Rolled back, failed or timed out before the rollout was resumed: left on its version."""
 
 
 BAD = (DeviceState.ROLLED_BACK, DeviceState.FAILED, DeviceState.TIMEOUT)
 WAITING = (DeviceState.PENDING, DeviceState.OFFERED)
+FINISHED = (DeviceState.HEALTHY, DeviceState.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class Step:
 
 def observe(member: Member, seen: Seen | None, version: str, health_s: int, now_ms: int) -> Member:
     """The member after its board's status `seen` (None: never heard of)."""
-    if member.state in BAD or seen is None:
+    if member.state in (*BAD, DeviceState.SKIPPED) or seen is None:
         return member
     ours = seen.ota_v == version
     if ours and seen.ota in ("rolled_back", "failed"):
@@ -165,7 +168,7 @@ def step(
         first = min(bad, key=lambda m: (m.done_ms or 0, m.device))
         result.halt = f"{first.device}: {first.state.value}: {first.reason}"[:300]
         return result
-    if all(m.state == DeviceState.HEALTHY for m in now):
+    if all(m.state in FINISHED for m in now):
         result.done = True
         return result
     started = _started_waves(now, seen)
@@ -182,7 +185,7 @@ def _started_waves(members: Sequence[Member], seen: Mapping[str, Seen]) -> int:
     for wave in sorted({m.wave for m in members}):
         in_wave = [m for m in members if m.wave == wave]
         deferred = [m for m in in_wave if m.state in WAITING and not _online(seen.get(m.device))]
-        healthy = [m for m in in_wave if m.state == DeviceState.HEALTHY]
+        healthy = [m for m in in_wave if m.state in FINISHED]
         if not healthy or len(healthy) + len(deferred) < len(in_wave):
             return wave
     return max(m.wave for m in members)
