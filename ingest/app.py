@@ -48,6 +48,7 @@ def build_app(
             letters=service.dead_letters,
             replayer=service.replayer,
             alerts=service.alert_desk,
+            firmware=service.firmware_desk,
             topic_prefix=service.settings.topic_prefix,
             settings=settings or ApiSettings(),
             clock=clock,

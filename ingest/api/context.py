@@ -14,6 +14,7 @@ from ingest.api.config import ApiSettings
 from ingest.api.events import EventBus
 from ingest.api.ports import DeadLetterReplayer, DeadLetterStore, DeviceDirectory, SeriesReader
 from ingest.api.series import BooleanMetrics
+from ingest.ota.manage import FirmwareDesk
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ApiContext:
     letters: DeadLetterStore
     replayer: DeadLetterReplayer
     alerts: AlertDesk
+    firmware: FirmwareDesk
     clock: Callable[[], float] = field(default=time.time)
     booleans: BooleanMetrics = field(default_factory=BooleanMetrics)
 

@@ -29,9 +29,10 @@ from ingest.api.ports import (
     SeriesReader,
 )
 from ingest.api.ratelimit import RateLimiter
-from ingest.api.routes import alerts, commands, deadletters, devices, series, stream
+from ingest.api.routes import alerts, commands, deadletters, devices, firmware, series, stream
 from ingest.api.tokens import TokenStore
 from ingest.errors import PermanentStoreError, QueryError, StateDatabaseError, TransientStoreError, is_outage
+from ingest.ota.manage import FirmwareDesk
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class ApiParts:
     letters: DeadLetterStore
     replayer: DeadLetterReplayer
     alerts: AlertDesk
+    firmware: FirmwareDesk
     topic_prefix: str
     settings: ApiSettings
     clock: Callable[[], float] = time.time
@@ -83,6 +85,7 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
         parts.letters,
         parts.replayer,
         parts.alerts,
+        parts.firmware,
         parts.clock,
     )
     app.state.tokens = parts.tokens
@@ -106,6 +109,7 @@ def install_api(app: FastAPI, parts: ApiParts) -> None:
         commands.router,
         *deadletters.routers,
         alerts.router,
+        firmware.router,
     ):
         app.include_router(router)
     install_docs(app, settings.docs)

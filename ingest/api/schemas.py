@@ -280,3 +280,86 @@ class AlertOut(BaseModel):
 class AlertsOut(BaseModel):
     alerts: list[AlertOut]
     next: int | None
+
+
+class BundleOut(BaseModel):
+    version: str
+    sha256: str = Field(
+        description="the bundle's hash (docs/protocol.md), named in each board's `ota` command"
+    )
+    size: int = Field(description="bytes of all its files")
+    files: int
+    created: int = Field(description="epoch ms")
+
+
+class FirmwareOut(BaseModel):
+    bundles: list[BundleOut]
+    fleet: dict[str, int] = Field(description="how many known devices report each firmware version")
+
+
+class BundleIn(BaseModel):
+    """An uploaded bundle: the app's files (never the boot stub or config.json), base64, and optionally
+    the manifest built with them, which must then describe exactly these files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(examples=["0.2.0"])
+    files: dict[str, str] = Field(description="path on the board → the file's bytes, base64")
+    manifest: dict[str, Any] | None = None
+
+
+class RolloutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    devices: list[Annotated[str, Field(pattern=DEVICE_ID.pattern)]] = Field(default=[], max_length=10_000)
+    tag: Annotated[str, Field(pattern=r"^[^=]+=.*$", max_length=200)] | None = Field(
+        None, description="key=value: the devices with this tag"
+    )
+    all: bool = Field(False, description="every known device")
+    canary: int = Field(1, ge=0, le=100_000, description="devices updated first, alone")
+    wave: Annotated[str, Field(pattern=r"^\d{1,6}%?$")] = Field("10%", description="a count or a percentage")
+    health_s: int = Field(300, ge=1, le=7 * 86_400, description="seconds a switched board has to be healthy")
+
+
+class RolloutOut(BaseModel):
+    id: int
+    version: str
+    target: str
+    canary: int
+    wave: str
+    health_s: int
+    state: Literal["running", "halted", "done"]
+    reason: str | None = Field(description="why it halted")
+    created: int
+    updated: int
+    counts: dict[str, int] = Field(default={}, description="devices in each state")
+
+
+class RolloutsOut(BaseModel):
+    rollouts: list[RolloutOut]
+
+
+class RolloutBoardOut(BaseModel):
+    online: bool
+    fw: str | None
+    ota: str | None
+    ota_v: str | None
+    reason: str | None
+
+
+class RolloutDeviceOut(BaseModel):
+    device: str
+    wave: int = Field(description="0 is the canary")
+    state: str = Field(
+        description="pending, offered, updating, trial, healthy, rolled_back, failed, timeout or skipped"
+    )
+    offers: int
+    offered: int | None
+    done: int | None
+    reason: str | None
+    board: RolloutBoardOut | None = Field(description="what the board's newest status says")
+
+
+class RolloutDetailOut(RolloutOut):
+    devices: list[RolloutDeviceOut]
