@@ -181,13 +181,15 @@ def step(
 
 
 def _started_waves(members: Sequence[Member], seen: Mapping[str, Seen]) -> int:
-    """The newest wave that may be offered: the first one not yet healthy."""
+    """The newest wave that may be offered: the first one not yet healthy, or a later one already
+    offered (a board of an earlier wave coming back does not take the offer back)."""
+    offered = max((m.wave for m in members if m.offers), default=0)
     for wave in sorted({m.wave for m in members}):
         in_wave = [m for m in members if m.wave == wave]
         deferred = [m for m in in_wave if m.state in WAITING and not _online(seen.get(m.device))]
         healthy = [m for m in in_wave if m.state in FINISHED]
         if not healthy or len(healthy) + len(deferred) < len(in_wave):
-            return wave
+            return max(wave, offered)
     return max(m.wave for m in members)
 
 
