@@ -25,6 +25,12 @@ COUNTERS = {
     "alert_evaluation_errors": "alert evaluations that failed (the state store unavailable, or a bug)",
     "alert_notifications_sent": "alert notifications this process delivered",
     "alert_notifications_failed": "alert notification attempts that failed (each is retried with backoff)",
+    "ota_offers": "firmware updates offered to boards (ota commands this process sent)",
+    "ota_chunks_sent": "firmware chunk requests this process answered with bytes",
+    "ota_requests_refused": "firmware chunk requests refused (not offered, unknown file, malformed)",
+    "ota_requests_dropped": "firmware chunk requests dropped because the chunk server's queue was full",
+    "ota_requests_failed": "firmware chunk requests that failed (the state store unavailable, or a bug)",
+    "rollouts_halted": "rollouts this process halted (a board rolled back, failed or timed out)",
 }
 
 

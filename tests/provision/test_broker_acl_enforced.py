@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from provision_kit import connect_code
 
@@ -18,6 +20,7 @@ from ingest.state.migrate import open_state
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.mqtt import Recorder, settle
 from support.procs import wait_until
+from support.serve import ServeProcess
 
 Fleet = tuple[Mosquitto, dict[str, str], Path]
 """A locked broker, the logins' passwords (devices and ingest), and the data dir."""
@@ -124,3 +127,53 @@ def test_a_device_added_later_logs_in_after_a_reload(fleet: Fleet) -> None:
     assert connect_code(broker.port, "dev-c", passwords["dev-c"]) == 135
     broker.process.signal(signal.SIGHUP)
     wait_until(lambda: connect_code(broker.port, "dev-c", passwords["dev-c"]) == 0, 10, "the reloaded login")
+
+
+def test_a_board_pulls_only_the_firmware_a_rollout_offered_it(fleet: Fleet, tmp_path: Path) -> None:
+    """The real ingest's chunk server and rollout engine behind the generated ACL: dev-a, in a rollout,
+    is offered the update and gets the manifest; dev-b asking for the same version is refused (status
+    1), cannot ask in dev-a's name, and never sees dev-a's chunks."""
+    broker, pw, _ = fleet
+    a = Recorder(broker.port, ["sf/dev-a/cmd", "sf/dev-a/ota/data"], username="dev-a", password=pw["dev-a"])
+    b = Recorder(broker.port, ["sf/#"], username="dev-b", password=pw["dev-b"])
+    url = f"mqtt://{INGEST_USERNAME}:{pw[INGEST_USERNAME]}@127.0.0.1:{broker.port}"
+    serve = ServeProcess(tmp_path, {"SENSORFLEET_MQTT_URL": url, "SENSORFLEET_ROLLOUT_TICK_S": "0.2"})
+    try:
+        serve.start()
+        for name, board in (("dev-a", a), ("dev-b", b)):
+            board.publish(f"sf/{name}/status", b'{"online":true,"fw":"0.1.0"}')
+        wait_until(lambda: len(serve.http.get("/api/v1/devices").json()["devices"]) == 2, 10, "both boards")
+        files = {"sensorfleet/app.py": base64.b64encode(b"print('0.2.0')\n").decode()}
+        assert (
+            serve.http.post("/api/v1/firmware", json={"version": "0.2.0", "files": files}).status_code == 201
+        )
+        started = serve.http.post("/api/v1/rollouts", json={"version": "0.2.0", "devices": ["dev-a"]})
+        assert started.status_code == 201, started.text
+        [offer] = a.wait_for(1)
+        command = orjson.loads(offer.payload)
+        assert (offer.topic, command["op"], command["args"]["v"]) == ("sf/dev-a/cmd", "ota", "0.2.0")
+        ask = orjson.dumps({"v": "0.2.0", "file": "@manifest", "off": 0, "id": 9})
+        a.publish("sf/dev-a/ota/req", ask, qos=0)
+        chunk = a.wait_for(2)[1]
+        status, req_id, total = chunk.payload[1], int.from_bytes(chunk.payload[2:4]), chunk.payload[8:12]
+        assert (chunk.topic, status, req_id) == ("sf/dev-a/ota/data", 0, 9)
+        manifest = orjson.loads(chunk.payload[12:])
+        assert (
+            manifest["sha256"] == command["args"]["sha256"]
+            and int.from_bytes(total) == len(chunk.payload) - 12
+        )
+        b.publish("sf/dev-b/ota/req", ask, qos=0)
+        wait_until(lambda: any(m.topic == "sf/dev-b/ota/data" for m in b.snapshot()), 10, "dev-b's refusal")
+        [refusal] = [m for m in b.snapshot() if m.topic == "sf/dev-b/ota/data"]
+        assert refusal.payload[1] == 1 and len(refusal.payload) == 12
+        b.publish("sf/dev-a/ota/req", ask, qos=0)  # in dev-a's name: dropped by the broker
+        settle(1.0)
+        assert len(a.snapshot()) == 2
+        assert not [m for m in b.snapshot() if m.topic.startswith("sf/dev-a/")]
+        counts = serve.metrics()
+        assert counts["sensorfleet_ota_chunks_sent_total"] == 1
+        assert counts["sensorfleet_ota_requests_refused_total"] == 1
+    finally:
+        serve.close()
+        for client in (a, b):
+            client.close()
