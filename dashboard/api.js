@@ -176,3 +176,10 @@ async function readEvents(body, onEvent) {
     }
   }
 }
+
+// Firmware and rollouts: admin tokens only (a ScopeError otherwise).
+export const getFirmware = () => json("/api/v1/firmware");
+export const listRollouts = async () => (await json("/api/v1/rollouts")).rollouts;
+export const getRollout = (id) => json(`/api/v1/rollouts/${encodeURIComponent(id)}`);
+export const haltRollout = (id) => json(`/api/v1/rollouts/${encodeURIComponent(id)}/halt`, { method: "POST" });
+export const resumeRollout = (id) => json(`/api/v1/rollouts/${encodeURIComponent(id)}/resume`, { method: "POST" });

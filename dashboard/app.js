@@ -1,9 +1,10 @@
-// Entry point: login, theme, routing between the fleet, device and alert rules views, and error banners.
+// Entry point: login, theme, routing between the fleet, device, alert rules and firmware views, and error banners.
 
 import * as api from "./api.js";
 import { DeviceView } from "./device.js";
 import { fromTemplate, h } from "./dom.js";
 import { FleetView } from "./fleet.js";
+import { RolloutsView } from "./rollouts.js";
 import { RulesView } from "./rules.js";
 
 const view = document.getElementById("view");
@@ -58,9 +59,11 @@ async function route() {
   const root = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   view.replaceChildren(root);
   const match = location.hash.match(/^#\/device\/(.+)$/);
+  const pages = { "#/alerts": RulesView, "#/firmware": RolloutsView };
+  const Page = pages[location.hash];
   const next = match
     ? new DeviceView(root, decodeURIComponent(match[1]))
-    : location.hash === "#/alerts" ? new RulesView(root) : new FleetView(root, { onCounts: showCounts });
+    : Page ? new Page(root) : new FleetView(root, { onCounts: showCounts });
   current = next;
   try {
     await next.mount();
