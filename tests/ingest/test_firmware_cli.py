@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -29,7 +30,7 @@ def data_dir(tmp_path: Path) -> Path:
     return found
 
 
-def run(data_dir: Path, *args: str) -> tuple[int, list[dict[str, object]], str]:
+def run(data_dir: Path, *args: str) -> tuple[int, list[dict[str, Any]], str]:
     result = CliRunner().invoke(cli, ["firmware", *args, "--data-dir", str(data_dir)])
     return result.exit_code, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
@@ -51,7 +52,7 @@ def test_build_list_roll_out_halt_and_resume(data_dir: Path) -> None:
     )
     assert code == 0 and (rollout["state"], rollout["target"]) == ("running", "tag site=lab")
     code, [status], _ = run(data_dir, "rollout-status", str(rollout["id"]))
-    assert code == 0 and [(d["device"], d["wave"]) for d in status["devices"]] == [  # type: ignore[union-attr]
+    assert code == 0 and [(d["device"], d["wave"]) for d in status["devices"]] == [
         ("dev-0", 0), ("dev-1", 1), ("dev-2", 1),
     ]  # fmt: skip
     assert run(data_dir, "halt", str(rollout["id"]))[1][0]["state"] == "halted"
