@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import func, select
+
 from ingest.codec.payload import Status, Telemetry
 from ingest.contract import COMMAND_RESULTS_KEPT, MAX_METRICS_PER_DEVICE
 from ingest.registry.command_results import CommandResults
@@ -193,6 +195,10 @@ class Registry:
     def devices(self, after: str = "", limit: int = -1) -> list[DeviceInfo]:
         """Devices in id order: those after `after`, at most `limit` of them (all with -1)."""
         return self._select(devices.c.id > after, None if limit < 0 else limit)
+
+    def count(self) -> int:
+        with self.state.read() as db:
+            return int(db.scalar(select(func.count()).select_from(devices)) or 0)
 
     def _select(self, where: Any, limit: int | None = None) -> list[DeviceInfo]:
         with self._lock, self.state.read() as db:
