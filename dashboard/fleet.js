@@ -140,20 +140,24 @@ export class FleetView {
     this.loading = true;
     const started = performance.now();
     const signal = this.abort.signal;
-    // Dead letters and alerts are side panels: the fleet is shown even when they cannot be read.
-    const sides = this.loadSides();
     const first = !this.devices.size;
     let page;
     try {
       page = await api.listDevicesPage("", FIRST_PAGE);
     } catch (err) {
       this.loading = false;
+      // Once the fleet is on screen, a failed refresh is tried again later; a first load that fails
+      // is the router's to report.
+      if (!first && !signal.aborted) this.later(REFRESH_MS);
       throw err;
     }
     const fresh = new Map();
     const take = (list) => { for (const raw of list) fresh.set(raw.id, normalise(raw)); };
     take(page.devices);
     this.total = page.total;
+    // Dead letters and alerts are side panels, asked for once the first cards are on their way: the
+    // fleet is shown even when they cannot be read.
+    const sides = this.loadSides();
     if (first) {
       this.devices = fresh;
       this.arrange();
@@ -179,12 +183,15 @@ export class FleetView {
       } finally {
         this.loading = false;
         // A walk of a large fleet costs the server: refresh less often the longer it takes.
-        const next = Math.max(REFRESH_MS, 10 * (performance.now() - started));
-        clearTimeout(this.refresher);
-        if (!signal.aborted) this.refresher = setTimeout(() => this.refresh().catch(() => {}), next);
+        if (!signal.aborted) this.later(Math.max(REFRESH_MS, 10 * (performance.now() - started)));
       }
     })();
     rest.catch(() => {});
+  }
+
+  later(ms) {
+    clearTimeout(this.refresher);
+    this.refresher = setTimeout(() => this.refresh().catch(() => {}), ms);
   }
 
   async loadSides() {
@@ -221,7 +228,15 @@ export class FleetView {
       device.lastSeen = Date.now();
     }
     if (this.cards.has(device.id)) this.renderCard(device);
-    this.counts();
+    this.countsSoon();
+  }
+
+  // Counting goes over the whole fleet: live events ask for it at most every 250 ms.
+  countsSoon() {
+    this.counting ??= setTimeout(() => {
+      this.counting = null;
+      if (!this.abort.signal.aborted) this.counts();
+    }, 250);
   }
 
   matches(device) {
