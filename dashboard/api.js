@@ -51,17 +51,13 @@ function describe(detail) {
 
 const json = async (path, options, accept) => (await request(path, options, accept)).json();
 
-// The API pages the device list; the fleet view shows every device, so it follows the pages.
-export const listDevices = async () => {
-  const devices = [];
-  let after = "";
-  do {
-    const body = await json(`/api/v1/devices?limit=500&after=${encodeURIComponent(after)}`);
-    devices.push(...body.devices);
-    after = body.next;
-  } while (after);
-  return devices;
-};
+// One page of the device list, in id order: {devices, next (the `after` of the following page, null on
+// the last), total (the whole fleet's count)}. `limit` is 1–500.
+export async function listDevicesPage(after = "", limit = 500) {
+  const body = await json(`/api/v1/devices?${new URLSearchParams({ limit: String(limit), after })}`);
+  const devices = Array.isArray(body.devices) ? body.devices : [];
+  return { devices, next: body.next || null, total: Number.isFinite(body.total) ? body.total : null };
+}
 
 export const getDevice = (id) => json(`/api/v1/devices/${encodeURIComponent(id)}`);
 

@@ -96,6 +96,10 @@ class DeviceDirectory(Protocol):
 
     def device(self, device: str) -> DeviceRecord | None: ...
 
+    def count(self) -> int:
+        """How many devices there are."""
+        ...
+
     def status_changes(self, device: str, limit: int) -> Sequence[StatusChangeRecord]:
         """Newest first, at most `limit`."""
         ...

@@ -54,6 +54,7 @@ class DeviceOut(BaseModel):
 class DevicesOut(BaseModel):
     devices: list[DeviceOut]
     next: str | None = Field(None, description="pass as `after` for the next page; null on the last one")
+    total: int = Field(description="how many devices there are (the whole fleet), on every page")
 
 
 class StatusChangeOut(BaseModel):

@@ -114,9 +114,16 @@ class Completeness:
 
     @staticmethod
     def boots(db: Connection, devices: Collection[str]) -> dict[str, list[BootCompleteness]]:
-        """The kept boots of each of `devices` that has any, oldest first."""
+        """The kept boots of each of `devices` that has any, oldest first.
+
+        Read `_IN_LIST_MOST` devices at a time, each an indexed look-up: a page of the device list
+        costs what its own devices hold, never a read of the whole table."""
+        wanted = sorted(set(devices))
+        ranges: dict[tuple[str, int], SeqRanges] = {}
+        for i in range(0, len(wanted), _IN_LIST_MOST):
+            ranges.update(_ranges(db, wanted[i : i + _IN_LIST_MOST]))
         found: dict[str, list[BootCompleteness]] = {}
-        for (device, boot), r in sorted(_ranges(db, devices).items()):
+        for (device, boot), r in sorted(ranges.items()):
             found.setdefault(device, []).append(BootCompleteness(boot, r.received(), r.missing()))
         return found
 

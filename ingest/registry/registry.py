@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import func, select
+
 from ingest.codec.payload import Status, Telemetry
 from ingest.contract import COMMAND_RESULTS_KEPT, MAX_METRICS_PER_DEVICE
 from ingest.registry.command_results import CommandResults
@@ -202,6 +204,10 @@ class Registry:
             for start in range(0, len(wanted), 500)
             for d in self._select(devices.c.id.in_(wanted[start : start + 500]))
         ]
+
+    def count(self) -> int:
+        with self.state.read() as db:
+            return int(db.scalar(select(func.count()).select_from(devices)) or 0)
 
     def _select(self, where: Any, limit: int | None = None) -> list[DeviceInfo]:
         with self._lock, self.state.read() as db:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from api.helpers import NOW_MS, iso
 from fastapi.testclient import TestClient
 
-from ingest.codec.payload import Limits, decode_status, decode_telemetry
+from ingest.codec.payload import Limits, Telemetry, decode_status, decode_telemetry
 from ingest.points import Point
 from ingest.registry import Registry
 from ingest.storage.base import Store
@@ -131,3 +131,42 @@ def test_the_device_list_comes_in_pages_each_read_in_one_store_request(
     assert calls[0] == {f"dev-{i}": sorted(["t", f"h{i}"]) for i in range(3)}
     assert api.get("/api/v1/devices", params={"limit": 0}).status_code == 422
     assert api.get("/api/v1/devices", params={"limit": 501}).status_code == 422
+
+
+def test_walking_the_pages_of_a_large_fleet_gives_every_device_once_with_its_newest_values(
+    store: Store, registry: Registry, make_api: Callable[..., TestClient]
+) -> None:
+    """More devices than the largest page holds, ids with `-` and `_`: each device once, in id order, with
+    the newest value of each metric (one of them older than the device's newest reading) and its own
+    completeness, whichever page it falls on; every page counts the whole fleet."""
+    ids = [f"d{'-' if n % 3 else '_'}{n:04d}" for n in range(1_100)]
+    first, second = [], []
+    points = []
+    for n, device in enumerate(ids):
+        old = Point(device, NOW_MS - 2000, {"a": n + 0.25, "b": float(n)})
+        new = Point(device, NOW_MS - 1000 + n % 7, {"a": n + 0.5})
+        points += [old, new]
+        first.append((Telemetry(device, (old,), boot=1, seq=0), NOW_MS))
+        second.append((Telemetry(device, (new,), boot=1, seq=2), NOW_MS))  # seq 1 never arrives
+    store.write(points)
+    registry.record(first)
+    registry.record(second)
+    api = make_api(store)
+
+    seen, after, pages = [], "", 0
+    while True:
+        body = api.get("/api/v1/devices", params={"limit": 500, "after": after}).json()
+        pages += 1
+        assert body["total"] == len(ids)
+        for d in body["devices"]:
+            n = int(d["id"][2:])
+            assert d["latest"]["values"] == {"a": n + 0.5, "b": float(n)}, d["id"]
+            assert d["latest"]["at"] == {"a": NOW_MS - 1000 + n % 7, "b": NOW_MS - 2000}, d["id"]
+            assert d["completeness"]["boots"] == [{"boot": 1, "received": 2, "missing": [[1, 1]]}], d["id"]
+        seen += [d["id"] for d in body["devices"]]
+        if body["next"] is None:
+            break
+        after = body["next"]
+    assert pages == 3 and seen == sorted(ids)
+    default = api.get("/api/v1/devices").json()
+    assert [d["id"] for d in default["devices"]] == sorted(ids)[:100] and default["total"] == len(ids)

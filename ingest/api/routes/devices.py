@@ -85,7 +85,11 @@ def list_devices(
 ) -> DevicesOut:
     states = context.directory.devices(after, limit + 1)
     page = states[:limit]
-    return DevicesOut(devices=describe_all(context, page), next=page[-1].id if len(states) > limit else None)
+    return DevicesOut(
+        devices=describe_all(context, page),
+        next=page[-1].id if len(states) > limit else None,
+        total=context.directory.count(),
+    )
 
 
 def known(context: ApiContext, device: str) -> DeviceRecord:
