@@ -24,7 +24,7 @@ from ingest.service import IngestService
 from ingest.settings import load_settings
 from ingest.state.migrate import open_state
 from ingest.storage.sqlite import SqliteStore
-from tests.support.browser import DESKTOP, chromium
+from tests.support.browser import DESKTOP, chromium, wait_in_page
 
 DEVICES = 200
 DAYS = 30
@@ -39,8 +39,9 @@ window.__marks = {};
 const count = (selector) => document.querySelectorAll(selector).length;
 new MutationObserver(() => {
   const marks = window.__marks;
-  if (!marks.cards && count(".device") === %(n)d) marks.cards = performance.now();
-  if (!marks.sparks && count(".spark .uplot") === %(n)d) marks.sparks = performance.now();
+  const cards = count(".device");
+  if (!marks.cards && cards) marks.cards = performance.now();
+  if (!marks.sparks && cards && count(".spark .uplot") >= cards) marks.sparks = performance.now();
   if (!marks.charts && count(".chart .uplot") === 2) marks.charts = performance.now();
 }).observe(document, { subtree: true, childList: true });
 """
@@ -97,17 +98,17 @@ def run() -> list[dict[str, object]]:
                     listing.append((time.perf_counter() - t0) * 1000)
                 for _ in range(RUNS):
                     context = browser.new_context(viewport=DESKTOP)
-                    context.add_init_script(MARKS % {"n": DEVICES})
+                    context.add_init_script(MARKS)
                     page = context.new_page()
                     page.goto(f"{base}/#token={secret}")
-                    page.wait_for_function("window.__marks.sparks", timeout=120_000)
-                    fleet.append(page.evaluate("window.__marks.cards"))
-                    sparks.append(page.evaluate("window.__marks.sparks"))
+                    wait_in_page(page, "() => window.__marks.sparks", 120, "the sparklines on screen")
+                    fleet.append(page.evaluate("() => window.__marks.cards"))
+                    sparks.append(page.evaluate("() => window.__marks.sparks"))
                     page.evaluate("localStorage.setItem('sensorfleet.range', '30d')")
                     # A fresh load of the device view, so its marks count from its own navigation.
                     page.goto(f"{base}/#/device/dev-000")
                     page.reload()
-                    page.wait_for_function("window.__marks.charts", timeout=60_000)
+                    wait_in_page(page, "() => window.__marks.charts", 60, "the device charts")
                     device.append(page.evaluate("window.__marks.charts"))
                     drawn, ms = page.evaluate(
                         DRAW_10K, ["dev-000", f"-{DAYS}d", f"{DAYS * 86_400 // 10_000}s"]
@@ -122,8 +123,14 @@ def run() -> list[dict[str, object]]:
             "measure": f"GET /api/v1/devices ({DEVICES} devices, latest values)",
             "median_ms": round(med(listing)),
         },
-        {"measure": f"fleet view: page load to {DEVICES} cards on screen", "median_ms": round(med(fleet))},
-        {"measure": f"fleet view: page load to all {DEVICES} sparklines", "median_ms": round(med(sparks))},
+        {
+            "measure": f"fleet view ({DEVICES} devices): page load to the first card",
+            "median_ms": round(med(fleet)),
+        },
+        {
+            "measure": "fleet view: page load to a sparkline on every card on screen",
+            "median_ms": round(med(sparks)),
+        },
         {"measure": f"device view: page load to 2 charts of {DAYS} days", "median_ms": round(med(device))},
         {"measure": f"uPlot draws a {drawn}-point chart", "median_ms": round(med(draw), 1)},
     ]

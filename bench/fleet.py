@@ -36,7 +36,7 @@ from ingest.storage.base import Store
 from ingest.storage.influx import InfluxStore
 from ingest.storage.influx_http import InfluxHttp
 from ingest.storage.sqlite import SqliteStore
-from tests.support.browser import DESKTOP, chromium
+from tests.support.browser import DESKTOP, chromium, wait_in_page
 from tests.support.influx import InfluxDB
 
 SIZES = (2_000, 20_000)
@@ -190,13 +190,7 @@ def measure_browser(base: str, secret: str, count: int) -> dict[str, list[float]
             context.add_init_script(MARKS % {"n": count, "online": online})
             page = context.new_page()
             page.goto(f"{base}/#token={secret}")
-            # Polled from here: the page's Content-Security-Policy forbids the eval that
-            # `wait_for_function` relies on.
-            deadline = time.monotonic() + 180
-            while not page.evaluate("() => window.__marks.read"):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the fleet view did not read {count} devices in 180 s")
-                time.sleep(0.05)
+            wait_in_page(page, "() => window.__marks.read", 180, f"the fleet view reading {count} devices")
             marks = page.evaluate("() => window.__marks")
             out["card"].append(marks["card"])
             out["cards"].append(marks["cardsAtFirst"])
