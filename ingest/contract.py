@@ -66,6 +66,8 @@ OTA_DATA_SUFFIX = "ota/data"
 DEVICE_READS = (COMMAND_SUFFIX, OTA_DATA_SUFFIX)
 """What a device reads: its commands, and the firmware chunks it asked for."""
 
+MAX_OTA_VERSION_CHARS = 32
+"""A bundle's version: a `fw` string (FW_VERSION) a board can take in its update state (firmware's ota.py)."""
 MAX_OTA_CHUNK = 1024
 """Bytes of firmware in one `ota/data` message (docs/protocol.md)."""
 OTA_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from ingest.contract import FW_VERSION, MAX_OTA_PATH_CHARS, OTA_PATH
+from ingest.contract import FW_VERSION, MAX_OTA_PATH_CHARS, MAX_OTA_VERSION_CHARS, OTA_PATH
 from ingest.errors import FirmwareError
 
 MAX_BUNDLE_BYTES = 1536 * 1024
@@ -50,8 +50,8 @@ def bundle_hash(files: tuple[BundleFile, ...]) -> str:
 
 
 def check_version(version: str) -> str:
-    if not FW_VERSION.fullmatch(version):
-        raise FirmwareError(f"version {version[:80]!r} is not a firmware version (letters, digits, ._+~-)")
+    if len(version) > MAX_OTA_VERSION_CHARS or not FW_VERSION.fullmatch(version):
+        raise FirmwareError(f"version {version[:80]!r} is not a firmware version (1-32 letters, digits, ._+~-)")
     return version
 
 

@@ -29,6 +29,7 @@ def test_the_manifest_lists_each_file_and_the_bundle_hash_of_the_contract() -> N
     [
         ("0.2 beta", FILES, "not a firmware version"),
         ("", FILES, "not a firmware version"),
+        ("1" * 33, FILES, "not a firmware version"),
         ("0.2.0", {}, "at least one file"),
         ("0.2.0", {"../boot.py": b"x"}, "not allowed"),
         ("0.2.0", {"/abs.py": b"x"}, "not allowed"),
