@@ -51,7 +51,8 @@ def bundle_hash(files: tuple[BundleFile, ...]) -> str:
 
 def check_version(version: str) -> str:
     if len(version) > MAX_OTA_VERSION_CHARS or not FW_VERSION.fullmatch(version):
-        raise FirmwareError(f"version {version[:80]!r} is not a firmware version (1-32 letters, digits, ._+~-)")
+        why = f"{MAX_OTA_VERSION_CHARS} letters, digits, ._+~- at most"
+        raise FirmwareError(f"version {version[:80]!r} is not a firmware version ({why})")
     return version
 
 
