@@ -10,7 +10,6 @@
 # the two lists to each other (tests/firmware/test_fw_shipped.py).
 include("$(PORT_DIR)/boards/manifest.py")
 module("safeboot.py")
-module("safeswap.py")
 package(
     "sensorfleet",
     files=(
@@ -23,7 +22,6 @@ package(
         "mqtt.py",
         "mqttpkt.py",
         "ntp.py",
-        "ota.py",
         "outbox.py",
         "payload.py",
         "publisher.py",
