@@ -238,6 +238,7 @@ class IngestService:
             self.rollouts,
             self.firmware,
             self._seen_boards,
+            self.registry.command_result,
             self.intake.publish,
             self.metrics,
             s.topic_prefix,

@@ -1,6 +1,10 @@
 """The contract's copies outside Python are held to `ingest/contract.py`: a table generated from the
 contract must equal the one read from the firmware (run on the real MicroPython unix binary) and the
-one in the dashboard's `contract.js`."""
+one in the dashboard's `contract.js`.
+
+The firmware of this release does not take updates over the air: the update's topics and its `ota`
+command are the ingest's side only (docs/ota.md), and the test that the firmware speaks them is
+expected to fail until it does."""
 
 from __future__ import annotations
 
@@ -10,42 +14,61 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ingest.contract import COMMAND_OPS, DEVICE_PUBLISHES, DEVICE_READS, SETTABLE
+import pytest
+
+from ingest.contract import COMMAND_OPS, DEVICE_PUBLISHES, DEVICE_READS, OTA_DATA_SUFFIX, SETTABLE
 from support.boards import FIRMWARE
 from support.micropython import micropython_binary
 
 DASHBOARD_CONTRACT = Path(__file__).resolve().parent.parent / "dashboard" / "contract.js"
+UPDATES = {"publishes": ["ota/req"], "subscribes": [OTA_DATA_SUFFIX], "ops": ["ota"]}
+"""The contract's parts for updates over the air."""
 
 FIRMWARE_TABLE = """
 import json
 from sensorfleet.topics import Topics
 from sensorfleet import commands, settable
 t = Topics("p", "d")
+ota = [getattr(t, name) for name in ("ota_req",) if hasattr(t, name)]
 print(json.dumps({
-    "publishes": sorted(topic[4:] for topic in (t.telemetry, t.status, t.result, t.ota_req)),
-    "subscribes": [t.cmd[4:], t.ota_data[4:]],
+    "publishes": sorted(topic[4:] for topic in [t.telemetry, t.status, t.result] + ota),
+    "subscribes": [topic[4:] for topic in [t.cmd] + [getattr(t, n) for n in ("ota_data",) if hasattr(t, n)]],
     "ops": sorted(name[3:] for name in dir(commands.Commands) if name.startswith("op_")),
     "settable": {k: list(v) for k, v in settable.SETTABLE.items()},
 }))
 """
 
 
-def contract_table() -> dict[str, Any]:
-    return {
+def contract_table(updates: bool = True) -> dict[str, Any]:
+    table = {
         "publishes": sorted(DEVICE_PUBLISHES),
         "subscribes": list(DEVICE_READS),
         "ops": sorted(COMMAND_OPS),
         "settable": {name: [s.kind, s.low, s.high] for name, s in SETTABLE.items()},
     }
+    if not updates:
+        for key, values in UPDATES.items():
+            table[key] = [v for v in table[key] if v not in values]
+    return table
 
 
-def test_the_firmware_s_copy_is_the_contract(tmp_path: Path) -> None:
+def firmware_table(tmp_path: Path) -> dict[str, Any]:
     code = f"import sys\nsys.path[:0] = [{str(FIRMWARE)!r}]\n{FIRMWARE_TABLE}"
     run = subprocess.run(
         [micropython_binary(), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == contract_table()
+    found: dict[str, Any] = json.loads(run.stdout)
+    return found
+
+
+def test_the_firmware_s_copy_is_the_contract(tmp_path: Path) -> None:
+    assert firmware_table(tmp_path) == contract_table(updates=False)
+
+
+@pytest.mark.xfail(strict=True, reason="the firmware of this release does not take updates over the air")
+def test_the_firmware_speaks_the_update_protocol(tmp_path: Path) -> None:
+    assert firmware_table(tmp_path) == contract_table()
 
 
 def test_the_dashboard_s_copy_is_the_contract() -> None:

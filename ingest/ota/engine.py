@@ -9,18 +9,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from ingest.contract import COMMAND_SUFFIX, device_topic
 from ingest.metrics import Metrics
-from ingest.ota.rollouts import RolloutState, Seen, step
+from ingest.ota.rollouts import DeviceState, Member, RolloutState, Seen, step
 from ingest.ota.store import FirmwareStore, Rollout, RolloutStore
 
 log = logging.getLogger(__name__)
 
 SeenBoards = Callable[[Sequence[str]], Mapping[str, Seen]]
 """Device ids → what each one's newest status says (devices never heard of are left out)."""
+Answer = Callable[[str, str], Mapping[str, Any] | None]
+"""(device, command id) → the board's result of that command, if it came (the registry's)."""
 Publish = Callable[[str, bytes, int], None]
 
 
@@ -30,6 +33,7 @@ class RolloutEngine:
         rollouts: RolloutStore,
         firmware: FirmwareStore,
         seen: SeenBoards,
+        answer: Answer,
         publish: Publish,
         metrics: Metrics,
         prefix: str = "sf",
@@ -37,6 +41,7 @@ class RolloutEngine:
         clock: Callable[[], float] = time.time,
     ):
         self.rollouts, self.firmware, self.seen, self.publish = rollouts, firmware, seen, publish
+        self.answer = answer
         self.metrics, self.prefix, self.tick_s, self.clock = metrics, prefix, tick_s, clock
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rollouts", daemon=True)
@@ -60,11 +65,22 @@ class RolloutEngine:
         for rollout in self.rollouts.rollouts([RolloutState.RUNNING]):
             self._look_at(rollout)
 
+    def _refused(self, rollout: Rollout, members: Sequence[Member]) -> dict[str, str]:
+        """The boards that answered their last offer with an error."""
+        refused = {}
+        for m in members:
+            if m.state == DeviceState.OFFERED and m.offers:
+                answer = self.answer(m.device, offer_id(rollout.id, m.offers))
+                if answer is not None and answer.get("ok") is False:
+                    refused[m.device] = str(answer.get("error") or "no reason given")
+        return refused
+
     def _look_at(self, rollout: Rollout) -> None:
         now_ms = int(self.clock() * 1000)
         members = self.rollouts.members(rollout.id)
+        seen = self.seen([m.device for m in members])
         result = step(
-            rollout.version, rollout.health_s, members, self.seen([m.device for m in members]), now_ms
+            rollout.version, rollout.health_s, members, seen, now_ms, self._refused(rollout, members)
         )
         self.rollouts.save(rollout.id, members, result.members, now_ms)
         running = RolloutState.RUNNING
@@ -88,9 +104,14 @@ class RolloutEngine:
             if not self.rollouts.claim_offer(rollout.id, member, now_ms):
                 continue
             command = {
-                "id": f"ota-{rollout.id}-{member.offers + 1}",
+                "id": offer_id(rollout.id, member.offers + 1),
                 "op": "ota",
                 "args": {"v": bundle.version, "sha256": bundle.sha256, "size": bundle.size},
             }
             self.publish(device_topic(self.prefix, device, COMMAND_SUFFIX), orjson.dumps(command), 1)
             self.metrics.add("ota_offers")
+
+
+def offer_id(rollout_id: int, offer: int) -> str:
+    """The command id of a rollout's `offer`-th offer to a board (so its answer can be found)."""
+    return f"ota-{rollout_id}-{offer}"

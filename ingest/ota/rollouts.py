@@ -158,10 +158,22 @@ def observe(member: Member, seen: Seen | None, version: str, health_s: int, now_
 
 
 def step(
-    version: str, health_s: int, members: Sequence[Member], seen: Mapping[str, Seen], now_ms: int
+    version: str,
+    health_s: int,
+    members: Sequence[Member],
+    seen: Mapping[str, Seen],
+    now_ms: int,
+    refused: Mapping[str, str] | None = None,
 ) -> Step:
-    """Observes every member, then halts, finishes, or picks the boards to offer the update to."""
+    """Observes every member, then halts, finishes, or picks the boards to offer the update to.
+    `refused`: device → the error its board answered the last offer with (an `ota` command it
+    cannot run: firmware without the update client, say)."""
     now = [observe(m, seen.get(m.device), version, health_s, now_ms) for m in members]
+    for i, m in enumerate(now):
+        why = (refused or {}).get(m.device)
+        if why is not None and m.state in WAITING:
+            reason = f"refused the update: {why}"[:200]
+            now[i] = replace(m, state=DeviceState.FAILED, reason=reason, done_ms=now_ms)
     result = Step(now)
     bad = [m for m in now if m.state in BAD]
     if bad:

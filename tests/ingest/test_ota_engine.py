@@ -51,6 +51,7 @@ class Fleet:
             self.rollouts,
             self.firmware,
             seen,
+            self.registry.command_result,
             publish,
             self.metrics,
             clock=lambda: self.now,
@@ -109,6 +110,21 @@ def test_a_rollback_halts_the_rollout_and_nothing_more_is_offered(fleet: Fleet) 
     fleet.now += OFFER_EVERY_S * 10
     engine.tick()
     assert fleet.offered_to() == [] and fleet.metrics.get("rollouts_halted") == 1
+
+
+def test_a_board_that_cannot_run_the_update_fails_and_halts_the_rollout(fleet: Fleet) -> None:
+    """A firmware without the update client answers the offer with an error."""
+    rollout = fleet.rollouts.create("0.2.0", BOARDS, "all devices", 1, WaveSize.parse("2"), 60, 0)
+    engine = fleet.engine()
+    engine.tick()
+    assert fleet.offered_to() == ["d0"]
+    refusal = orjson.dumps({"id": "ota-1-1", "ok": False, "error": 'unknown op "ota" (ping, set)'})
+    fleet.registry.record_command_result("d0", "ota-1-1", refusal, 2000)
+    engine.tick()
+    found = fleet.rollouts.get(rollout)
+    assert found is not None and found.state == RolloutState.HALTED
+    assert found.reason == 'd0: failed: refused the update: unknown op "ota" (ping, set)'
+    assert fleet.offered_to() == []
 
 
 def test_chunks_only_of_a_version_offered_to_the_asking_board(fleet: Fleet) -> None:
