@@ -11,14 +11,22 @@ import subprocess
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.provision.boardconfig import BoardSettings
+from ingest.provision.broker_files import BrokerFiles
 from ingest.provision.deploy import build_files
 from ingest.provision.firmware_tree import SHIPPED, read_tree
+from ingest.provision.ids import INGEST_USERNAME
+from ingest.provision.inventory import Inventory
+from ingest.provision.provisioning import add_device
+from ingest.state.migrate import open_state
 from support.micropython import VirtualBoard, run_file
+from support.mosquitto import Mosquitto, MosquittoOptions
 
 _POLL_S = 0.1
 _PROMPT_TIMEOUT_S = 30
@@ -215,3 +223,28 @@ def connect_code(port: int, username: str | None, password: str | None) -> int:
         client.disconnect()
         client.loop_stop()
     return codes[0]
+
+
+Fleet = tuple[Mosquitto, dict[str, str], Path]
+"""A locked broker, the logins' passwords (devices and ingest), and the data dir."""
+
+
+def provision(data_dir: Path, *ids: str) -> tuple[dict[str, str], BrokerFiles]:
+    passwords = {}
+    files = None
+    inventory = Inventory(open_state(data_dir))
+    for device_id in ids:
+        device, files = add_device(inventory, data_dir, BoardSettings(device_id=device_id))
+        passwords[device_id] = device.config["mqtt"]["password"]
+    assert files is not None
+    return passwords, files
+
+
+def provisioned_fleet(data_dir: Path, start_broker: Callable[..., Mosquitto], *ids: str) -> Fleet:
+    """The devices provisioned in `data_dir`, and a broker that takes only their logins and the
+    ingest's, with the generated ACL."""
+    passwords, files = provision(data_dir, *ids)
+    extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
+    broker = start_broker(MosquittoOptions(extra=extra))
+    passwords[INGEST_USERNAME] = Inventory(open_state(data_dir)).login(INGEST_USERNAME).password
+    return broker, passwords, data_dir

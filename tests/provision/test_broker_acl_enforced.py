@@ -9,45 +9,18 @@ from pathlib import Path
 
 import orjson
 import pytest
-from provision_kit import connect_code
+from provision_kit import Fleet, connect_code, provision, provisioned_fleet
 
-from ingest.provision.boardconfig import BoardSettings
-from ingest.provision.broker_files import BrokerFiles
 from ingest.provision.ids import INGEST_USERNAME
-from ingest.provision.inventory import Inventory
-from ingest.provision.provisioning import add_device
-from ingest.state.migrate import open_state
-from support.mosquitto import Mosquitto, MosquittoOptions
+from support.mosquitto import Mosquitto
 from support.mqtt import Recorder, settle
 from support.procs import wait_until
 from support.serve import ServeProcess
 
-Fleet = tuple[Mosquitto, dict[str, str], Path]
-"""A locked broker, the logins' passwords (devices and ingest), and the data dir."""
-
-
-def provision(data_dir: Path, *ids: str) -> tuple[dict[str, str], BrokerFiles]:
-    passwords = {}
-    files = None
-    inventory = Inventory(open_state(data_dir))
-    for device_id in ids:
-        device, files = add_device(inventory, data_dir, BoardSettings(device_id=device_id))
-        passwords[device_id] = device.config["mqtt"]["password"]
-    assert files is not None
-    return passwords, files
-
-
-def locked_broker(factory: Callable[..., Mosquitto], files: BrokerFiles) -> Mosquitto:
-    extra = f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n"
-    return factory(MosquittoOptions(extra=extra))
-
 
 @pytest.fixture
 def fleet(tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]) -> Fleet:
-    passwords, files = provision(tmp_path / "data", "dev-a", "dev-b")
-    broker = locked_broker(mosquitto_factory, files)
-    passwords[INGEST_USERNAME] = Inventory(open_state(tmp_path / "data")).login(INGEST_USERNAME).password
-    return broker, passwords, tmp_path / "data"
+    return provisioned_fleet(tmp_path / "data", mosquitto_factory, "dev-a", "dev-b")
 
 
 def test_a_device_cannot_publish_as_another(fleet: Fleet) -> None:
