@@ -18,6 +18,9 @@ from enum import StrEnum
 from ingest.errors import FirmwareError
 from ingest.registry import DeviceInfo as DeviceRecord
 
+DOWNLOAD_S = 1800
+"""How long a board that started an update has to switch to it: longer, and it times out (a board
+that died mid-download and never came back holds its wave no longer)."""
 OFFER_EVERY_S = 30
 """How often a board that has not started is offered the update again (commands are not queued for
 offline boards, and a board may have missed one)."""
@@ -118,6 +121,8 @@ class Member:
     trial_ms: int | None = None
     done_ms: int | None = None
     reason: str | None = None
+    started_ms: int | None = None
+    """When its board was first seen downloading."""
 
 
 @dataclass
@@ -150,7 +155,13 @@ def observe(member: Member, seen: Seen | None, version: str, health_s: int, now_
             return member
         return replace(member, state=DeviceState.HEALTHY, done_ms=now_ms, reason=None)
     if ours and seen.ota in ("downloading", "staged"):
-        return replace(member, state=DeviceState.UPDATING)
+        started_ms = member.started_ms or now_ms
+        if now_ms - started_ms > DOWNLOAD_S * 1000:
+            why = f"did not switch to {version} within {DOWNLOAD_S} s of starting the download"
+            return replace(
+                member, state=DeviceState.TIMEOUT, started_ms=started_ms, reason=why, done_ms=now_ms
+            )
+        return replace(member, state=DeviceState.UPDATING, started_ms=started_ms)
     if member.state in (DeviceState.UPDATING, DeviceState.TRIAL, DeviceState.HEALTHY):
         # Back on the old version without a rollback reported (a power cut while staging): offer again.
         return replace(member, state=DeviceState.OFFERED)

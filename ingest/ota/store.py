@@ -192,6 +192,7 @@ class RolloutStore:
         with self.state.read() as db:
             rows = db.execute(
                 select(c.device, c.wave, c.state, c.offers, c.offered_ms, c.trial_ms, c.done_ms, c.reason)
+                .add_columns(c.started_ms)
                 .where(c.rollout_id == rollout_id)
                 .order_by(c.wave, c.device)
             ).all()
@@ -208,7 +209,13 @@ class RolloutStore:
                 db.execute(
                     update(rollout_devices)
                     .where(c.rollout_id == rollout_id, c.device == b.device, c.state == b.state)
-                    .values(state=a.state, trial_ms=a.trial_ms, done_ms=a.done_ms, reason=a.reason)
+                    .values(
+                        state=a.state,
+                        trial_ms=a.trial_ms,
+                        done_ms=a.done_ms,
+                        reason=a.reason,
+                        started_ms=a.started_ms,
+                    )
                 )
             _touch(db, rollout_id, now_ms)
 

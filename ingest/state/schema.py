@@ -259,7 +259,7 @@ rollout_devices = Table(
     Column("state", Text, nullable=False),
     Column("offers", Integer, nullable=False),
     Column("offered_ms", BigInteger),
-    Column("progress_ms", BigInteger),
+    Column("started_ms", BigInteger),
     Column("trial_ms", BigInteger),
     Column("done_ms", BigInteger),
     Column("reason", Text),

@@ -8,7 +8,17 @@ from dataclasses import replace
 import pytest
 
 from ingest.errors import FirmwareError
-from ingest.ota.rollouts import OFFER_EVERY_S, DeviceState, Member, Seen, Step, WaveSize, assign_waves, step
+from ingest.ota.rollouts import (
+    DOWNLOAD_S,
+    OFFER_EVERY_S,
+    DeviceState,
+    Member,
+    Seen,
+    Step,
+    WaveSize,
+    assign_waves,
+    step,
+)
 
 V = "0.2.0"
 OLD = Seen(online=True, fw="0.1.0")
@@ -104,3 +114,12 @@ def test_a_board_back_on_the_old_version_without_a_report_is_offered_again() -> 
 def test_done_when_every_board_is_healthy_or_skipped() -> None:
     group = [Member("d0", 0, DeviceState.PENDING), Member("d1", 1, DeviceState.SKIPPED)]
     assert step(V, 60, group, {"d0": Seen(True, V, "idle", V)}, now_ms=0).done
+
+
+def test_a_board_that_starts_but_never_switches_times_out() -> None:
+    group = [Member("d0", 0, DeviceState.OFFERED, offers=1, offered_ms=0)]
+    downloading = {"d0": Seen(True, "0.1.0", "downloading", V)}
+    started = step(V, 60, group, downloading, now_ms=1000)
+    assert started.members[0].state == DeviceState.UPDATING and started.members[0].started_ms == 1000
+    late = step(V, 60, started.members, downloading, now_ms=1000 + DOWNLOAD_S * 1000 + 1)
+    assert late.members[0].state == DeviceState.TIMEOUT and "did not switch" in (late.halt or "")

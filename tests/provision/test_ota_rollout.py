@@ -27,6 +27,7 @@ from support.procs import wait_until
 from support.serve import ServeProcess
 
 HEADER = struct.Struct(">BBHII")
+ASKS, ASK_TIMEOUT_S = 8, 2.0
 BOARDS = [f"ota-{n}" for n in range(5)]
 FILES = {
     "sensorfleet/app.py": bytes(range(256)) * 20,  # 5 KiB: five chunks
@@ -43,6 +44,8 @@ class UpdatingBoard:
         self.offers: list[dict[str, object]] = []
         self.files: dict[str, bytes] = {}
         self.failure: str | None = None
+        self.hold: threading.Event | None = None
+        """When set: the board stays staged until the event is set (a slow reboot)."""
         self._data: queue.Queue[bytes] = queue.Queue()
         self._next_id = 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv311)
@@ -72,14 +75,26 @@ class UpdatingBoard:
         while True:
             self._next_id += 1
             ask = {"v": version, "file": path, "off": len(got), "id": self._next_id, "n": 1024}
-            self.client.publish(f"sf/{self.device}/ota/req", orjson.dumps(ask), qos=0)
-            answer = self._data.get(timeout=10)
+            answer = self._ask(ask)
             _, status, req_id, offset, total = HEADER.unpack(answer[: HEADER.size])
             if status != 0 or (req_id, offset) != (self._next_id, len(got)):
                 raise RuntimeError(f"{path}: status {status}, id {req_id}, offset {offset}")
             got += answer[HEADER.size :]
             if len(got) == total:
                 return got
+
+    def _ask(self, request: dict[str, object]) -> bytes:
+        """A request is QoS 0: without an answer it is sent again (an ingest restarting loses it)."""
+        for _ in range(ASKS):
+            self.client.publish(f"sf/{self.device}/ota/req", orjson.dumps(request), qos=0)
+            try:
+                while True:  # a late answer to an earlier request is not this one's
+                    answer = self._data.get(timeout=ASK_TIMEOUT_S)
+                    if HEADER.unpack(answer[: HEADER.size])[2] == request["id"]:
+                        return answer
+            except queue.Empty:
+                continue
+        raise RuntimeError(f"no answer to {request['file']} at {request['off']} after {ASKS} requests")
 
     def _update(self, offer: dict[str, str]) -> None:
         version = offer["v"]
@@ -104,6 +119,8 @@ class UpdatingBoard:
                 ota="rolled_back", ota_v=version, ota_reason="crashed 3 times: ImportError: no module"
             )
             return
+        if self.hold is not None:
+            self.hold.wait(30)
         self.fw = version
         self.status(ota="trial", ota_v=version)
         self.status(ota="idle", ota_v=version)
@@ -180,5 +197,27 @@ def test_a_canary_that_rolls_back_halts_the_rollout_before_any_other_board(
         assert [len(b.offers) for b in boards] == [1, 0, 0, 0, 0]
         assert all(b.fw == "0.1.0" for b in boards)
     finally:
+        for board in boards:
+            board.close()
+
+
+def test_the_ingest_killed_mid_rollout_goes_on_from_the_state_store(
+    fleet: Fleet, serve: ServeProcess
+) -> None:
+    boards, rollout_id = start(fleet, serve, {})
+    reboot = threading.Event()
+    for board in boards[1:]:
+        board.hold = reboot
+    try:
+        wait_until(lambda: all(b.files for b in boards[1:3]), 30, "the first wave staged")
+        counts = rollout(serve, rollout_id)["counts"]
+        assert (counts["healthy"], counts["pending"]) == (1, 2)  # the canary done, the last wave not offered
+        serve.kill()  # kill -9 with the first wave staged and the second not offered yet
+        reboot.set()
+        serve.start()
+        wait_until(lambda: rollout(serve, rollout_id)["state"] == "done", 60, "done after the restart")
+        assert all(b.files == FILES and b.fw == "0.2.0" for b in boards)
+    finally:
+        reboot.set()
         for board in boards:
             board.close()

@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("state", sa.Text, nullable=False),
         sa.Column("offers", sa.Integer, nullable=False),
         sa.Column("offered_ms", sa.BigInteger),
-        sa.Column("progress_ms", sa.BigInteger),
+        sa.Column("started_ms", sa.BigInteger),
         sa.Column("trial_ms", sa.BigInteger),
         sa.Column("done_ms", sa.BigInteger),
         sa.Column("reason", sa.Text),
