@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 from ingest.errors import PayloadError
 
@@ -76,7 +76,6 @@ OTA_MANIFEST = "@manifest"
 """The name a board asks for the bundle's manifest by (no file path starts with `@`)."""
 OtaState = Literal["idle", "downloading", "staged", "trial", "rolled_back", "failed"]
 """A board's `ota` status."""
-OTA_STATES: tuple[str, ...] = get_args(OtaState)
 
 ALERTS_SUFFIX = "$alerts"
 """`<prefix>/$alerts`: the ingest publishes each alert transition there (no device id starts with `$`)."""
