@@ -207,7 +207,7 @@ def remove(
 ) -> None:
     """Remove a rule; its pending and firing alerts end without a notification."""
     with _desk(data_dir, database_url) as desk:
-        if not desk.store.remove_rule(name):
+        if not desk.remove(name):
             raise ConfigError(f"no rule named {name!r}")
     typer.echo(f"removed rule {name}", err=True)
 

@@ -222,7 +222,11 @@ class IngestService:
             lambda: self.alert_store.undelivered_counts()[1],
         )
         self.alert_desk = AlertDesk(
-            self.alert_store, self.registry.metric_in_use, Webhooks(s.webhook_timeout_s), external_url
+            self.alert_store,
+            self.registry.metric_in_use,
+            Webhooks(s.webhook_timeout_s),
+            external_url,
+            on_change=self.alerts.rules_changed,
         )
 
     def _build_ota(self) -> None:

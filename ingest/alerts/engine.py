@@ -126,6 +126,7 @@ class AlertEngine:
         self.scan_s = scan_s
         self.wake = wake
         self._queue: queue.Queue[tuple[str, str, Any]] = queue.Queue(QUEUE_MAX)
+        self._rules_changed = threading.Event()
         self._rules = _Rules()
         self._version = -1
         self._device_rules: dict[str, tuple[Mapping[str, str], _DeviceRules]] = {}
@@ -140,12 +141,18 @@ class AlertEngine:
 
     # Inputs: called from the pipeline's threads, never blocking -----------------------------------
     def readings(self, device: str, points: Sequence[Point]) -> None:
-        if self._rules.all:
+        if self._rules.all or self._rules_changed.is_set():
             self._offer("readings", device, points)
 
     def status(self, device: str, status: Status) -> None:
-        if self._rules.all:
+        if self._rules.all or self._rules_changed.is_set():
             self._offer("status", device, status)
+
+    def rules_changed(self) -> None:
+        """A rule was added or removed in this process: messages are taken from now on, and the
+        rules are read again before the next one is evaluated (another process's change is seen
+        at the next tick)."""
+        self._rules_changed.set()
 
     def _offer(self, kind: str, device: str, item: Any) -> None:
         try:
@@ -167,6 +174,9 @@ class AlertEngine:
         while not self._stopping.is_set():
             try:
                 kind, device, item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+                if self._rules_changed.is_set():
+                    self._rules_changed.clear()
+                    self._guarded(self.refresh)
                 self._guarded(self._evaluate, kind, device, item)
             except queue.Empty:
                 pass
@@ -188,6 +198,9 @@ class AlertEngine:
                 kind, device, item = self._queue.get_nowait()
             except queue.Empty:
                 return
+            if self._rules_changed.is_set():
+                self._rules_changed.clear()
+                self.refresh()
             self._evaluate(kind, device, item)
 
     # Evaluation -----------------------------------------------------------------------------------

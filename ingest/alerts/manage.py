@@ -21,6 +21,9 @@ class AlertDesk:
     webhooks: Webhooks
     external_url: str
     clock: Callable[[], float] = field(default=time.time)
+    on_change: Callable[[], None] = field(default=lambda: None)
+    """Told after each rule added or removed (the service's engine: it reads the rules again before
+    its next evaluation instead of at its next tick)."""
 
     def add(self, rule: Rule) -> None:
         """Adds the rule; ConfigError for a metric no device has sent (a typo would never fire) or a
@@ -29,6 +32,14 @@ class AlertDesk:
         if metric is not None and not self.metric_in_use(metric):
             raise ConfigError(f"no device has sent a metric named {metric!r} (names are case-sensitive)")
         self.store.add_rule(rule, int(self.clock() * 1000))
+        self.on_change()
+
+    def remove(self, name: str) -> bool:
+        """Removes the rule; its pending and firing alerts end without a notification."""
+        removed = self.store.remove_rule(name)
+        if removed:
+            self.on_change()
+        return removed
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.store.rules() if r.name == name), None)

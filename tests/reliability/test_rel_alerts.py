@@ -82,7 +82,9 @@ def test_boards_raise_what_went_wrong_with_them(
         wait_until(
             lambda: ("firing", "quiet", "dev-2") in receiver.statuses(), 30, "dev-2's no-readings alert"
         )
-        small.board.wait_stats(lambda stats: stats.get("dropped", 0) > 0, 60, "the board to drop readings")
+        # Well beyond the first segments dropped: readings the board counts as dropped while it had
+        # them in flight may still reach the broker when the link is back, and leave no gap.
+        small.board.wait_stats(lambda stats: stats.get("dropped", 0) > 600, 60, "the board to drop readings")
         small.proxy.restore()
         wait_until(lambda: ("resolved", "quiet", "dev-2") in receiver.statuses(), 60, "readings again")
         wait_until(
@@ -109,8 +111,10 @@ def test_boards_raise_what_went_wrong_with_them(
         lost = next(n for n in receiver.received if n["alerts"][0]["labels"]["alertname"] == "lost")
         dropped = orjson.loads(lost["alerts"][0]["annotations"]["value"])["dropped"]
         assert dropped > 0 and f"dropped {dropped} readings" in lost["alerts"][0]["annotations"]["summary"]
+        # Every reading missing is one the board counted as dropped. The converse need not hold: a
+        # batch in flight when its segment was dropped is counted, and may still reach the broker.
         gaps = ingest.devices()["dev-2"]["completeness"]["missing"]
-        assert gaps >= dropped > 0, (gaps, dropped)
+        assert 0 < gaps <= dropped, (gaps, dropped)
         listed = ingest.http.get("/api/v1/alerts", params={"device": "dev-2"}).json()["alerts"]
         assert {a["rule"] for a in listed} == {"gone", "quiet", "lost", "gaps"}
         assert all(n["state"] == "delivered" for a in listed for n in a["notifications"])

@@ -74,7 +74,7 @@ def add_rule(rule: Rule, context: Context) -> dict[str, Any]:
     responses=UNKNOWN_RULE,
 )
 def remove_rule(name: RuleName, context: Context) -> Response:
-    if not context.alerts.store.remove_rule(name):
+    if not context.alerts.remove(name):
         raise HTTPException(404, f"no rule named {name!r}")
     return Response(status_code=204)
 
