@@ -12,8 +12,10 @@ import orjson
 import pytest
 
 from ingest.alerts.engine import MQTT_TARGET, QUEUE_MAX, AlertEngine, Facts, IngestFacts
+from ingest.alerts.manage import AlertDesk
 from ingest.alerts.rules import Rule
 from ingest.alerts.store import AlertStore
+from ingest.alerts.webhook import Webhooks
 from ingest.codec.payload import Status
 from ingest.metrics import Metrics
 from ingest.points import Point
@@ -301,3 +303,21 @@ def test_a_device_that_gains_the_tag_comes_under_the_rule(state: StateDatabase) 
     e.status("dev-6", Status(False))
     e.drain()
     assert [(a.rule, a.device) for a in store.active()] == [("north", "dev-6")]
+
+
+def test_a_rule_added_through_the_desk_is_in_force_for_the_next_message(state: StateDatabase) -> None:
+    """Not from the engine's next tick: a board that goes offline right after the rule is added is
+    caught."""
+    clock = Clock()
+    e = engine(state, World(), clock)
+    desk = AlertDesk(
+        AlertStore(state), lambda metric: True, Webhooks(1.0), "http://dash", on_change=e.rules_changed
+    )
+    try:
+        desk.add(rule(name="gone", selector={"all": True}, condition={"kind": "offline"}))
+        e.status("dev-1", Status(False))
+        e.drain()
+        assert [(a.rule, a.state) for a in AlertStore(state).active()] == [("gone", "firing")]
+        assert desk.remove("gone") and not desk.remove("gone")
+    finally:
+        desk.webhooks.close()
