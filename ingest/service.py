@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from ingest.intake.mqtt import IntakeConfig, MqttIntake
 from ingest.metrics import Metrics
 from ingest.ota.engine import RolloutEngine
 from ingest.ota.manage import FirmwareDesk
-from ingest.ota.rollouts import Seen, seen_of
+from ingest.ota.rollouts import seen_boards
 from ingest.ota.server import ChunkServer
 from ingest.ota.store import FirmwareStore, RolloutStore
 from ingest.pipeline.replay import Replayer
@@ -241,7 +242,7 @@ class IngestService:
         self.rollout_engine = RolloutEngine(
             self.rollouts,
             self.firmware,
-            self._seen_boards,
+            functools.partial(seen_boards, self.registry),
             self.registry.command_result,
             self.intake.publish,
             self.metrics,
@@ -249,9 +250,6 @@ class IngestService:
             tick_s=s.rollout_tick_s,
         )
         self.firmware_desk = FirmwareDesk(self.firmware, self.rollouts, self.registry)
-
-    def _seen_boards(self, devices: Sequence[str]) -> dict[str, Seen]:
-        return {d.id: seen_of(d) for d in self.registry.devices_named(devices)}
 
     def _name_metrics_once(self) -> None:
         """A registry from before metric names were kept learns each device's from the store, so the

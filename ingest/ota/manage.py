@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ingest.errors import FirmwareError
 from ingest.ota.bundle import build_bundle, check_manifest
-from ingest.ota.rollouts import BAD, DeviceState, Member, RolloutState, Seen, WaveSize, seen_of
+from ingest.ota.rollouts import BAD, DeviceState, Member, RolloutState, Seen, WaveSize, seen_boards
 from ingest.ota.store import BundleInfo, FirmwareStore, Rollout, RolloutStore
 from ingest.registry import Registry
 
@@ -116,7 +116,7 @@ class FirmwareDesk:
         if rollout is None:
             return None
         members = self.rollouts.members(rollout_id)
-        seen = {d.id: seen_of(d) for d in self.registry.devices_named([m.device for m in members])}
+        seen = seen_boards(self.registry, [m.device for m in members])
         return RolloutView(rollout, members, seen)
 
     def halt(self, rollout_id: int, reason: str = "halted by an operator") -> Rollout:

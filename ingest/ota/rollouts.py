@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ingest.errors import FirmwareError
-from ingest.registry import DeviceInfo as DeviceRecord
+from ingest.registry import DeviceInfo, Registry
 
 DOWNLOAD_S = 1800
 """How long a board that started an update has to switch to it: longer, and it times out (a board
@@ -97,7 +97,12 @@ class Seen:
     reason: str | None = None
 
 
-def seen_of(device: DeviceRecord) -> Seen:
+def seen_boards(registry: Registry, devices: Iterable[str]) -> dict[str, Seen]:
+    """What the newest status of each of `devices` the registry knows says."""
+    return {d.id: _seen(d) for d in registry.devices_named(devices)}
+
+
+def _seen(device: DeviceInfo) -> Seen:
     status = device.status
     reason = status.get("ota_reason")
     return Seen(

@@ -4,7 +4,7 @@ rollback halts; a board gets chunks only of a version offered to it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from pathlib import Path
 
 import orjson
@@ -15,7 +15,7 @@ from ingest.metrics import Metrics
 from ingest.ota.bundle import build_bundle
 from ingest.ota.chunks import HEADER
 from ingest.ota.engine import RolloutEngine
-from ingest.ota.rollouts import OFFER_EVERY_S, RolloutState, Seen, WaveSize, seen_of
+from ingest.ota.rollouts import OFFER_EVERY_S, RolloutState, WaveSize, seen_boards
 from ingest.ota.server import OFFER_CACHE_S, ChunkServer
 from ingest.ota.store import FirmwareStore, RolloutStore
 from ingest.registry import Registry
@@ -43,14 +43,11 @@ class Fleet:
         self.registry.set_status(device, Status(online=True, fw=str(status["fw"]), extra=fields), 1000)
 
     def engine(self) -> RolloutEngine:
-        def seen(devices: Sequence[str]) -> dict[str, Seen]:
-            return {d.id: seen_of(d) for d in self.registry.devices_named(devices)}
-
         publish = lambda topic, payload, qos: self.sent.append((topic, payload, qos))  # noqa: E731
         return RolloutEngine(
             self.rollouts,
             self.firmware,
-            seen,
+            functools.partial(seen_boards, self.registry),
             self.registry.command_result,
             publish,
             self.metrics,
