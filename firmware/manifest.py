@@ -10,6 +10,7 @@
 # the two lists to each other (tests/firmware/test_fw_shipped.py).
 include("$(PORT_DIR)/boards/manifest.py")
 module("safeboot.py")
+module("safeswap.py")
 package(
     "sensorfleet",
     files=(
@@ -22,6 +23,7 @@ package(
         "mqtt.py",
         "mqttpkt.py",
         "ntp.py",
+        "ota.py",
         "outbox.py",
         "payload.py",
         "publisher.py",

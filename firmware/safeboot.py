@@ -7,12 +7,30 @@
 #                  counted, and the board resets after a delay. After SAFE_AFTER crash boots in
 #                  a row it boots into safe mode (sensorfleet/safemode.py): connect and answer
 #                  commands only. The count goes back to 0 once the firmware is healthy.
+# It is also the stub of over-the-air updates (with main.py and safeswap.py, the part never updated):
+# the app (every other file of the firmware) runs from the root of the flash, where a USB deploy
+# puts it. safeswap.py does the swap and the rollback, imported only when there is an update to
+# handle and unloaded after it.
+#   next/          an update being staged by the app (sensorfleet/ota.py), file by file
+#   next.ok        written atomically once every staged file is verified: swap at the next boot
+#   swap.json      the swap's journal: which files leave the root for which directory and which
+#                  come in. Every step is a rename that can be redone, so a power cut anywhere in
+#                  the swap is finished at the next boot before anything of the app is imported
+#   prev/          the app before the last update, kept for a rollback
+#   ota.json       {"state": "trial"|"idle"|"rolled_back"|"failed", "v", "fw", "prev_fw", "boots",
+#                  "reason"}: the last update and the trial of a new app
+#   ota.exp        written when a trial app was not healthy within ota_trial_s
+# A new app is on trial: after ota_trial_boots boots (crashes, watchdog resets) or ota_trial_s
+# seconds without being healthy, the previous app is swapped back in and the state is rolled_back.
 # This module and main.py import as little as possible: they must work when the rest does not.
 import sys
 
 MAINT_FLAG = "maint"
 CRASH_FILE = "crash.json"
 SAFE_AFTER = 3
+OTA_FILE = "ota.json"
+EXPIRED = "ota.exp"
+UPDATE_FILES = (OTA_FILE, "next.ok", "swap.json")  # with none of these there is nothing to do
 
 
 def _exists(p):
@@ -44,6 +62,10 @@ class Guard:
             self.crashes = {"n": int(d["n"]), "total": int(d["total"]), "last": str(d["last"])}
         except (OSError, ValueError, KeyError, TypeError):
             pass
+        self.ota = {}
+        self.trial_ms = 0  # > 0 while the app on the root is on trial: healthy within this, or rollback
+        self.good = False
+        self.expired = False  # the trial's time is up: the app reboots (and is rolled back)
 
     def _save(self):
         import json
@@ -65,16 +87,56 @@ class Guard:
         self._save()
 
     def healthy(self):
-        # Called by the firmware once it has delivered readings: the crash streak is over.
+        # Called by the firmware once it is healthy (connected, birth and readings acknowledged):
+        # the crash streak is over, and an app on trial is kept. -> True when a trial ended here.
+        self.good = True
+        if self.crashes["n"]:
+            self.crashes["n"] = 0
+            self._save()
+        if self.ota.get("state") == "trial":
+            self.set_ota(state="idle", boots=0, reason="")
+            self.trial_ms = 0
+            return True
+        return False
+
+    def leave_safe_mode(self):
         if self.crashes["n"]:
             self.crashes["n"] = 0
             self._save()
 
-    def leave_safe_mode(self):
-        self.healthy()
-
     def enter_maintenance(self, why):
         _write(MAINT_FLAG, why)
+
+    # -- updates --------------------------------------------------------------------------------
+    def set_ota(self, **kw):
+        import json
+
+        self.ota.update(kw)
+        _write(OTA_FILE, json.dumps(self.ota))
+
+    def boot_ota(self, maint):
+        # Before anything of the app is imported: finish a swap cut short, swap in a staged update,
+        # count a trial boot or roll a trial back (safeswap.py). -> True when the app changed.
+        self.trial_ms = 0
+        self.resume = _exists("next/.want.json")  # a download the app goes on with
+        if not any(_exists(p) for p in UPDATE_FILES):
+            self.ota = {}
+            return False
+        import safeswap
+
+        try:
+            return safeswap.boot(self, maint)
+        finally:
+            sys.modules.pop("safeswap", None)  # unloaded: its code is not needed again this boot
+
+    def expire(self):
+        # The trial timer (the HAL's watch()): -> True when the app must reboot now to be rolled
+        # back; the HAL resets the board itself if the app has not done so shortly after.
+        if self.good or not self.trial_ms:
+            return False
+        _write(EXPIRED, "")
+        self.expired = True
+        return True
 
 
 def _hal():
@@ -95,6 +157,10 @@ def _boot(hal, guard):
         from sensorfleet.safemode import main
     else:
         from sensorfleet.boot import main
+    if guard.trial_ms:
+        w = getattr(hal, "watch", None)
+        if w:
+            w(guard.trial_ms, guard.expire)
     return main(hal, guard)
 
 
@@ -102,6 +168,7 @@ def run():
     guard = Guard()
     hal = None
     try:
+        guard.boot_ota(_exists(MAINT_FLAG))
         hal = _hal()
         while _boot(hal, guard) == "reboot":
             # In-process only on the unix port: start from as empty a heap as a reset would.
@@ -112,6 +179,13 @@ def run():
 
             asyncio.new_event_loop()  # lets go of the tasks the last run left in the loop
             gc.collect()
+            guard.good = guard.expired = False
+            if guard.boot_ota(_exists(MAINT_FLAG)):  # another app on the root: its own HAL
+                for m in [m for m in sys.modules if m[:4] == "hal." and m != "hal.flash"]:
+                    sys.modules.pop(m)
+                cause = hal.cause
+                hal = _hal()
+                hal.cause = cause
     except Exception as e:  # MemoryError and OSError included; SystemExit and Ctrl-C are not
         guard.crashed(e)
         delay = hal.crash_delay_ms if hal else 10000 if sys.platform == "esp32" else 500

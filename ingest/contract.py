@@ -73,7 +73,9 @@ MAX_OTA_CHUNK = 1024
 OTA_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 MAX_OTA_PATH_CHARS = 96
 OTA_MANIFEST = "@manifest"
-"""The name a board asks for the bundle's manifest by (no file path starts with `@`)."""
+"""The name a board asks for the bundle's file list by (no file path starts with `@`)."""
+BOOT_STUB = ("main.py", "safeboot.py", "safeswap.py")
+"""The boot stub: on the board as source, never compiled, never in a bundle (the swap knows it by name)."""
 OtaState = Literal["idle", "downloading", "staged", "trial", "rolled_back", "failed"]
 """A board's `ota` status."""
 

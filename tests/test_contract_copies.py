@@ -1,10 +1,6 @@
 """The contract's copies outside Python are held to `ingest/contract.py`: a table generated from the
 contract must equal the one read from the firmware (run on the real MicroPython unix binary) and the
-one in the dashboard's `contract.js`.
-
-The firmware of this release does not take updates over the air: the update's topics and its `ota`
-command are the ingest's side only (docs/ota.md), and the test that the firmware speaks them is
-expected to fail until it does."""
+one in the dashboard's `contract.js`."""
 
 from __future__ import annotations
 
@@ -14,42 +10,32 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from ingest.contract import COMMAND_OPS, DEVICE_PUBLISHES, DEVICE_READS, OTA_DATA_SUFFIX, SETTABLE
+from ingest.contract import COMMAND_OPS, DEVICE_PUBLISHES, DEVICE_READS, SETTABLE
 from support.boards import FIRMWARE
 from support.micropython import micropython_binary
 
 DASHBOARD_CONTRACT = Path(__file__).resolve().parent.parent / "dashboard" / "contract.js"
-UPDATES = {"publishes": ["ota/req"], "subscribes": [OTA_DATA_SUFFIX], "ops": ["ota"]}
-"""The contract's parts for updates over the air."""
-
 FIRMWARE_TABLE = """
 import json
 from sensorfleet.topics import Topics
 from sensorfleet import commands, settable
 t = Topics("p", "d")
-ota = [getattr(t, name) for name in ("ota_req",) if hasattr(t, name)]
 print(json.dumps({
-    "publishes": sorted(topic[4:] for topic in [t.telemetry, t.status, t.result] + ota),
-    "subscribes": [topic[4:] for topic in [t.cmd] + [getattr(t, n) for n in ("ota_data",) if hasattr(t, n)]],
+    "publishes": sorted(topic[4:] for topic in [t.telemetry, t.status, t.result, t.ota_req]),
+    "subscribes": [topic[4:] for topic in [t.cmd, t.ota_data]],
     "ops": sorted(name[3:] for name in dir(commands.Commands) if name.startswith("op_")),
     "settable": {k: list(v) for k, v in settable.SETTABLE.items()},
 }))
 """
 
 
-def contract_table(updates: bool = True) -> dict[str, Any]:
-    table = {
+def contract_table() -> dict[str, Any]:
+    return {
         "publishes": sorted(DEVICE_PUBLISHES),
         "subscribes": list(DEVICE_READS),
         "ops": sorted(COMMAND_OPS),
         "settable": {name: [s.kind, s.low, s.high] for name, s in SETTABLE.items()},
     }
-    if not updates:
-        for key, values in UPDATES.items():
-            table[key] = [v for v in table[key] if v not in values]
-    return table
 
 
 def firmware_table(tmp_path: Path) -> dict[str, Any]:
@@ -63,11 +49,6 @@ def firmware_table(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_the_firmware_s_copy_is_the_contract(tmp_path: Path) -> None:
-    assert firmware_table(tmp_path) == contract_table(updates=False)
-
-
-@pytest.mark.xfail(strict=True, reason="the firmware of this release does not take updates over the air")
-def test_the_firmware_speaks_the_update_protocol(tmp_path: Path) -> None:
     assert firmware_table(tmp_path) == contract_table()
 
 

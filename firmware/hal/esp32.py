@@ -139,6 +139,21 @@ class Hal:
         machine.RTC().memory(MARK_CRASH)
         machine.reset()
 
+    def watch(self, ms, fn, grace_ms=3000):
+        # Calls fn() after ms from a hardware timer (a soft callback: it runs between two bytecodes
+        # even while the firmware is stuck in a loop; a hang in C is the watchdog's). When fn()
+        # returns True the firmware has grace_ms to reboot before the timer resets the board.
+        t = machine.Timer(0)
+
+        def bite(_):
+            machine.reset()
+
+        def due(_):
+            if fn():
+                t.init(mode=machine.Timer.ONE_SHOT, period=grace_ms, callback=bite)
+
+        t.init(mode=machine.Timer.ONE_SHOT, period=ms, callback=due)
+
     def halt(self, code=0):
         # Nothing more to run (bad config, or stop_after reached). Returning would leave a started
         # watchdog to reset the board and run it again, and sys.exit() soft-resets on the ESP32:

@@ -72,7 +72,7 @@ def _copy_tree(src, dst):
         if kind == 0x4000:
             os.mkdir(d)
             _copy_tree(s, d)
-        elif name.endswith(".py") or name.endswith(".json") or name.endswith(".pem"):
+        elif name.endswith((".py", ".mpy", ".json", ".pem")):
             with open(s, "rb") as fi, open(d, "wb") as fo:
                 fo.write(fi.read())
 

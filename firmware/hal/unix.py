@@ -14,6 +14,7 @@ class Hal:
         self.cause = "power_on"
         self.cfg = None
         self.buses = {}
+        self.gen = 0  # reboots in this process (a watch() of an earlier boot then does nothing)
 
     def configure(self, cfg):
         self.cfg = cfg
@@ -39,6 +40,28 @@ class Hal:
     def reboot(self):
         # The firmware runs again in this process (flash = the directory), as after the board's reset.
         self.cause = "reboot"
+        self.gen += 1
+
+    def watch(self, ms, fn, grace_ms=3000):
+        # Calls fn() after ms even if the firmware hangs (a thread: the port has no hardware timer).
+        # When fn() returns True the firmware has grace_ms to reboot; if it has not, the process is
+        # killed as the board's watchdog would reset it (the unix port has no watchdog of its own).
+        import _thread
+
+        gen = self.gen
+
+        def run():
+            time.sleep_ms(ms)
+            if self.gen != gen or not fn():
+                return
+            time.sleep_ms(grace_ms)
+            if self.gen == gen:
+                print("watch: no reboot after the trial's time: resetting")
+                import os
+
+                os.system("kill -9 $PPID")
+
+        _thread.start_new_thread(run, ())
 
     def crash_reset(self):
         # The process ends (exit 3); whoever runs the virtual board starts it again, as the chip would.

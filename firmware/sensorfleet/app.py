@@ -8,6 +8,7 @@
 #   publisher  publisher.py: status and command results first, then batches from the outbox
 #   house      batched flash writes, ack-position saves, status, heap marks, watchdog, console stats
 #   clock      NTP on the board, the host clock on the unix port
+#   ota        only while an update is staged (sensorfleet/ota.py, imported then)
 import gc
 import asyncio
 from time import ticks_ms, ticks_diff
@@ -56,13 +57,19 @@ class App:
         self.reboot_at = None
         self.connects = 0
         self.crashes = 0
+        self.ota_state = getattr(guard, "ota", None) or {}  # safeboot's ota.json
+        self.fw = self.ota_state.get("fw") or FW  # an update's version once the stub installed it
+        self.ota = None  # the update client (sensorfleet/ota.py), made when an update starts
+        self.ota_reboot = None  # an update is staged: reboot into it once the queue is out
+        self.tasks = []
+        self.pub.on_healthy = self._healthy
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self):
         h = self.hal
         ob = self.outbox
         self.log("sensorfleet %s on %s: device %s boot %d, reset cause %s, outbox %d waiting, %d dropped"
-                 % (FW, h.name, self.cfg["device_id"], self.boot, h.reset_cause(), ob.pending, ob.dropped))
+                 % (self.fw, h.name, self.cfg["device_id"], self.boot, h.reset_cause(), ob.pending, ob.dropped))
         if not self.sensors:
             self.log("config: no sensors configured: nothing will be sampled")
         if self.cfg["mqtt"]["tls_insecure"]:
@@ -72,11 +79,13 @@ class App:
         # Collect early and often: garbage then never piles up into a fragmented heap.
         gc.threshold(GC_EVERY)
         # The clock task first: on the unix port it syncs before the first sample is taken.
-        tasks = [asyncio.create_task(self._guard(n, f)) for n, f in (
+        self.tasks = [asyncio.create_task(self._guard(n, f)) for n, f in (
             ("clock", lambda: h.clock_task(self.clock, self.cfg, self.log)), ("sampler", self._sampler),
             ("net", self._net), ("publisher", self.pub.run), ("house", self._house))]
+        if getattr(self.guard, "resume", False):
+            self.ota_client()  # an update cut short by a reset goes on
         await self.done.wait()
-        for t in tasks:
+        for t in self.tasks:
             t.cancel()
         await asyncio.sleep_ms(0)
         ob.flush()
@@ -216,6 +225,7 @@ class App:
                 up = True
                 self.connects += 1
                 await c.subscribe(self.topics.cmd, 1)
+                await c.subscribe(self.topics.ota_data, 0)
                 self.queue_status(first=True)
                 self.log("mqtt: connected to %s:%d (session present: %s, resent %d)"
                          % (m["host"], m["port"], sp, len(c.order)))
@@ -234,6 +244,10 @@ class App:
 
     # -- commands -----------------------------------------------------------------------------
     async def _on_message(self, topic, payload, retain):
+        if topic == self.topics.ota_data:
+            if self.ota:
+                self.ota.on_data(payload)
+            return
         if topic != self.topics.cmd:
             return
         res = self.cmds.handle(payload)
@@ -247,7 +261,7 @@ class App:
     def status(self):
         ob = self.outbox
         self._heap()
-        st = {"online": True, "fw": FW, "hal": self.hal.name, "boot": self.boot,
+        st = {"online": True, "fw": self.fw, "hal": self.hal.name, "boot": self.boot,
               "uptime_s": self.clock.uptime_ms() // 1000, "rssi": self.hal.rssi(),
               "heap_free": self.heap_free, "heap_peak": self.heap_peak, "outbox": ob.pending,
               "dropped": ob.dropped, "outbox_kb": ob.max_segs * ob.seg_bytes // 1024, "flash_full": ob.shrunk,
@@ -257,10 +271,35 @@ class App:
               "crash_boots": self.guard.crashes["n"] if self.guard else 0}
         if self.cfg["mqtt"]["tls_insecure"]:
             st["tls_insecure"] = True
+        if self.ota:
+            self.ota.status(st)
+        else:
+            g = self.ota_state
+            st["ota"] = g.get("state") or "idle"
+            for k in ("v", "reason"):
+                if g.get(k):
+                    st["ota_" + k] = g[k]
         return st
 
     def queue_status(self, first=False):
         self.pub.send_status(PL.status(self.status()), first)
+
+    # -- updates ------------------------------------------------------------------------------
+    def ota_client(self):
+        if self.ota is None:
+            from .ota import Ota
+
+            self.ota = Ota(self, self.guard, self.cfg, self.fw)
+            self.tasks.append(asyncio.create_task(self._guard("ota", self.ota.run)))
+        return self.ota
+
+    def _healthy(self):
+        # Connected, birth and readings acknowledged: the crash streak ends, an app on trial is kept.
+        if self.guard and self.guard.healthy():
+            self.log("ota: %s is healthy: kept" % self.fw)
+            if self.ota:
+                self.ota.state = "idle"
+            self.queue_status()
 
     # -- housekeeping -------------------------------------------------------------------------
     async def _house(self):
@@ -295,6 +334,11 @@ class App:
                 self.hal.wdt_feed()
             if self.reboot_at is not None and (self.pub.reboot_acked
                                                or ticks_diff(now, self.reboot_at) > 5000):
+                self.finish("reboot")
+            if self.ota_reboot is not None and (self.pub.idle() or ticks_diff(now, self.ota_reboot) > 5000):
+                self.finish("reboot")  # into the staged update (the outbox goes to flash first)
+            if self.guard and getattr(self.guard, "expired", False):
+                self.log("ota: %s was not healthy in time: rebooting to roll it back" % self.fw)
                 self.finish("reboot")
             if not self.sampling and not ob.pending and not ob.blen and self.pub.idle():
                 self.finish("done")
@@ -331,6 +375,9 @@ class Device:
 
     def reboot(self):
         self._app.reboot_at = ticks_ms()
+
+    def ota(self, args):
+        return self._app.ota_client().start(args)
 
     def maintenance(self):
         # The next boot starts neither the firmware nor the watchdog, for work over USB.

@@ -7,6 +7,7 @@
 #   setting(key), set(new)    the settings `set` may change: read one; apply and persist some
 #   flush()                   readings in RAM to flash -> readings waiting in the outbox
 #   reboot(), maintenance()   ask for a reboot, or for one into maintenance
+#   ota(args)                 start (or confirm) an update: -> {"ota": state, ...}; ValueError if refused
 #   command_done(op)          after every command that ran, failed or not
 #   log(msg)
 import json
@@ -50,7 +51,7 @@ class Commands:
         try:
             fn = getattr(self, "op_" + str(msg.get("op")), None)
             if fn is None:
-                raise CommandError("unknown op %s (ping, set, flush, reboot, maint)" % json.dumps(msg.get("op")))
+                raise CommandError("unknown op %s (ping, set, flush, reboot, maint, ota)" % json.dumps(msg.get("op")))
             args = msg.get("args") or {}
             if not isinstance(args, dict):
                 raise CommandError("args must be an object")
@@ -105,6 +106,12 @@ class Commands:
     def op_maint(self, args):
         self.device.maintenance()
         return {"rebooting": True, "maintenance": True}
+
+    def op_ota(self, args):
+        try:
+            return self.device.ota(args)
+        except ValueError as e:
+            raise CommandError(str(e))
 
 
 def save_settings(path, changes):

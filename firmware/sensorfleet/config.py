@@ -138,6 +138,11 @@ def check(raw):
     cfg["stop_after"] = c.get(raw, "stop_after", 0, "int", "", 0)
     cfg["buses"] = c.get(raw, "buses", {}, "dict")
     cfg["clock_delay_s"] = c.get(raw, "clock_delay_s", 0, "num")
+    # Updates (safeboot.py reads the two trial limits itself, with the same defaults and ranges).
+    cfg["ota_trial_boots"] = c.get(raw, "ota_trial_boots", 3, "int", "", 1, 100)
+    cfg["ota_trial_s"] = c.get(raw, "ota_trial_s", 300, "num", "", 1, 86400)
+    cfg["ota_timeout_s"] = c.get(raw, "ota_timeout_s", 5, "num", "", 0.05, 120)
+    cfg["ota_retries"] = c.get(raw, "ota_retries", 8, "int", "", 1, 1000)
     sensors = c.get(raw, "sensors", [], "list")
     out = []
     names = {}

@@ -13,7 +13,9 @@ from . import payload as PL
 STATUS = 0  # the retained status (a newer one replaces one still queued): nothing to do
 RESULT = 1  # a command's result: nothing to do
 REBOOT = 2  # the reboot command's result: once it is delivered the board may reboot
-BATCH = 3  # readings: the outbox lets them go; the first ones tell the boot guard all is well
+BATCH = 3  # readings: the outbox lets them go
+# Once a status (the birth) and readings are acknowledged, the firmware is healthy: on_healthy()
+# (the boot guard's crash streak ends, an updated app on trial is kept).
 
 
 class Publisher:
@@ -32,6 +34,8 @@ class Publisher:
         self.acked = 0  # readings delivered this boot
         self.reboot_acked = False
         self.delivered = False
+        self.birth = False
+        self.on_healthy = guard.healthy if guard else None
         client.on_ack = self.on_ack
 
     def send(self, kind, topic, payload, retain=False):
@@ -62,11 +66,19 @@ class Publisher:
             self.acked += tag[2]
             if not self.delivered:
                 self.delivered = True  # readings delivered: whatever crashed before is behind us
-                if self.guard:
-                    self.guard.healthy()
+                self._healthy()
         elif kind == REBOOT:
             self.reboot_acked = True
+        elif kind == STATUS and not self.birth:
+            self.birth = True
+            self._healthy()
         self.wake.set()
+
+    def _healthy(self):
+        if self.delivered and self.birth and self.on_healthy:
+            f = self.on_healthy
+            self.on_healthy = None
+            f()
 
     async def run(self):
         c = self.client

@@ -31,7 +31,8 @@ class SafeMode:
 
     def status(self):
         cr = self.guard.crashes
-        return {"online": True, "safe_mode": True, "fw": FW, "hal": self.hal.name,
+        fw = (self.guard.ota.get("fw") if hasattr(self.guard, "ota") else None) or FW
+        return {"online": True, "safe_mode": True, "fw": fw, "hal": self.hal.name,
                 "reset_cause": self.hal.reset_cause(), "crash_boots": cr["n"], "crashes_total": cr["total"],
                 "last_crash": cr["last"][-200:], "uptime_s": self.clock.uptime_ms() // 1000}
 

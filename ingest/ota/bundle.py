@@ -1,8 +1,9 @@
 """A firmware bundle: a version, the app's files and their manifest (design.md §10, docs/protocol.md).
 
 The manifest lists each file's path, size and SHA-256 in path order, and the bundle's own SHA-256: that
-of the lines `"<path> <size> <sha256>\\n"` of its files in path order. A board computes the same hash from
-the manifest it pulls and refuses an update whose hash is not the one its `ota` command named.
+of the file list, the lines `"<path> <size> <sha256>\\n"` of its files in path order. A board pulls the
+file list (never the JSON manifest, which it would have to parse whole), reads it one line at a time,
+and refuses an update whose list does not hash to the bundle hash its `ota` command named.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from ingest.contract import FW_VERSION, MAX_OTA_PATH_CHARS, MAX_OTA_VERSION_CHARS, OTA_PATH
+from ingest.contract import BOOT_STUB, FW_VERSION, MAX_OTA_PATH_CHARS, MAX_OTA_VERSION_CHARS, OTA_PATH
 from ingest.errors import FirmwareError
 
 MAX_BUNDLE_BYTES = 1536 * 1024
 """All files together: what a board's filesystem holds beside the running app and its outbox."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 200
-STUB_FILES = frozenset({"main.py", "safeboot.py", "safeswap.py", "config.json"})
+STUB_FILES = frozenset({*BOOT_STUB, "config.json"})
 """The boot stub and the board's own config: on the board, never in a bundle."""
 
 
@@ -43,10 +44,19 @@ class Bundle:
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def file_list(self) -> bytes:
+        """What a board pulls as `@manifest`; its SHA-256 is the bundle's."""
+        return file_list(self.files)
+
+
+def file_list(files: tuple[BundleFile, ...]) -> bytes:
+    lines = "".join(f"{f.path} {f.size} {f.sha256}\n" for f in sorted(files, key=lambda f: f.path))
+    return lines.encode("ascii")
+
 
 def bundle_hash(files: tuple[BundleFile, ...]) -> str:
-    lines = "".join(f"{f.path} {f.size} {f.sha256}\n" for f in sorted(files, key=lambda f: f.path))
-    return hashlib.sha256(lines.encode("ascii")).hexdigest()
+    return hashlib.sha256(file_list(files)).hexdigest()
 
 
 def check_version(version: str) -> str:

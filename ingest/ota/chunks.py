@@ -55,7 +55,7 @@ def answer(payload: bytes, offered: Offered, read_file: ReadFile) -> Answer:
     if bundle is None:
         return _refuse(ChunkStatus.UNKNOWN_VERSION, req_id, "version not offered to this device")
     if path == OTA_MANIFEST:
-        data = bundle.manifest
+        data = bundle.file_list
     elif any(f.path == path for f in bundle.files):
         data = read_file(bundle, path)
     else:

@@ -54,7 +54,7 @@ def test_commands_through_the_broker(mosquitto: Mosquitto, board_factory: Callab
     r = send(rec, {"id": "c3", "op": "set", "args": {"interval_s": -1}}, 4)
     assert r["ok"] is False and "interval_s" in r["error"]
     r = send(rec, {"id": "c4", "op": "warp"}, 5)
-    assert r == {"id": "c4", "ok": False, "error": 'unknown op "warp" (ping, set, flush, reboot, maint)'}
+    assert r == {"id": "c4", "ok": False, "error": 'unknown op "warp" (ping, set, flush, reboot, maint, ota)'}
     r = send(rec, {"id": "c5", "op": "flush"}, 6)
     assert r["ok"] is True and r["result"]["outbox"] >= 0
 

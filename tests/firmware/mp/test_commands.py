@@ -41,6 +41,11 @@ class FakeDevice:
     def maintenance(self):
         self.reboots += 1
 
+    def ota(self, args):
+        if args.get("v") == "bad":
+            raise ValueError("ota needs v")
+        return {"ota": "downloading"}
+
 
 def test_the_fake_device_has_the_real_ones_interface():
     from sensorfleet.app import Device
@@ -73,7 +78,10 @@ def test_ops_and_results():
 
 def test_errors():
     c = Commands(FakeDevice(), "cmds2.json")
-    eq(run(c, {"id": "x", "op": "dance"})["error"], 'unknown op "dance" (ping, set, flush, reboot, maint)')
+    eq(
+        run(c, {"id": "x", "op": "dance"})["error"],
+        'unknown op "dance" (ping, set, flush, reboot, maint, ota)',
+    )
     eq(
         run(c, {"id": "x2", "op": "set", "args": {"interval_s": 0}})["error"],
         "interval_s must be a number in [0.001, 86400]",
@@ -118,3 +126,15 @@ def test_save_settings_keeps_other_keys():
     save_settings("cfg.json", {"interval_s": 0.5})
     with open("cfg.json") as f:
         eq(json.load(f), {"device_id": "d", "interval_s": 0.5, "extra": {"a": 1}})
+
+
+def test_ota_op_passes_its_args_and_turns_a_refusal_into_an_error():
+    c = Commands(FakeDevice(), "cmds6.json")
+    eq(
+        run(c, {"id": "o1", "op": "ota", "args": {"v": "1.2"}}),
+        {"id": "o1", "ok": True, "result": {"ota": "downloading"}},
+    )
+    eq(
+        run(c, {"id": "o2", "op": "ota", "args": {"v": "bad"}}),
+        {"id": "o2", "ok": False, "error": "ota needs v"},
+    )
