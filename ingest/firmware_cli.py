@@ -48,7 +48,14 @@ def build(
     source: Annotated[
         Path | None, typer.Option("--from", help="a firmware tree (default: the one shipped)")
     ] = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="ship .mpy bytecode (mpy-cross)")] = False,
+    compile_: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--source",
+            help="the app as .mpy bytecode (mpy-cross), as boards run it; --source: as source, which a "
+            "board must compile at boot and leaves it too little heap for the next update",
+        ),
+    ] = True,
     profile: Annotated[str, typer.Option(help=f"the boards' kind: {', '.join(PROFILES)}")] = "esp32",
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,

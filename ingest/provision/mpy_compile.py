@@ -8,16 +8,19 @@ here), so callers compare `MpyVersion`s before copying anything.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.contract import BOOT_STUB
 from ingest.errors import DeviceError
 
-_KEEP_AS_SOURCE = {"main.py", "boot.py"}
-"""The board runs these by name as source; everything else is imported and may be compiled."""
+_KEEP_AS_SOURCE = {*BOOT_STUB, "boot.py"}
+"""The board runs these by name as source (MicroPython's own boot.py and the firmware's boot stub);
+everything else is imported and compiled."""
 
 _TIMEOUT_S = 60
 
@@ -66,13 +69,21 @@ def compile_modules(files: dict[str, bytes]) -> dict[str, bytes]:
             if not name.endswith(".py") or name in _KEEP_AS_SOURCE:
                 compiled[name] = data
                 continue
-            src = Path(tmp) / "src.py"
-            out = Path(tmp) / "out.mpy"
-            src.write_bytes(data)
-            # -s names the source in tracebacks as it is known on the board.
-            _run([binary, "-s", name, "-o", str(out), str(src)])
-            compiled[name[: -len(".py")] + ".mpy"] = out.read_bytes()
+            key = (binary, name, hashlib.sha256(data).digest())
+            if key not in _compiled:
+                src = Path(tmp) / "src.py"
+                out = Path(tmp) / "out.mpy"
+                src.write_bytes(data)
+                # -s names the source in tracebacks as it is known on the board.
+                _run([binary, "-s", name, "-o", str(out), str(src)])
+                _compiled[key] = out.read_bytes()
+            compiled[name[: -len(".py")] + ".mpy"] = _compiled[key]
     return compiled
+
+
+_compiled: dict[tuple[str, str, bytes], bytes] = {}
+"""(mpy-cross, module path, source hash) → bytecode: a process that makes many virtual boards
+compiles each module once."""
 
 
 def _run(argv: list[str]) -> str:

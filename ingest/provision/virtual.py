@@ -27,6 +27,7 @@ from ingest.errors import DeviceError
 from ingest.files import write_private
 from ingest.provision.boardconfig import BoardSettings, render_config
 from ingest.provision.firmware_tree import CONFIG, ENTRY, firmware_root, read_tree
+from ingest.provision.mpy_compile import compile_modules
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,10 @@ def sim_config(
 
 
 def prepare_board(fsdir: Path, config: dict[str, Any], firmware: Path | None = None) -> Path:
-    """Writes the firmware tree and `config` into `fsdir`; files the firmware wrote there are kept."""
+    """Writes the firmware tree, compiled as `device deploy` puts it on a board, and `config` into
+    `fsdir`; files the firmware wrote there are kept."""
     fsdir.mkdir(parents=True, exist_ok=True)
-    for relative, data in read_tree(firmware_root(firmware), "unix").items():
+    for relative, data in compile_modules(read_tree(firmware_root(firmware), "unix")).items():
         target = fsdir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

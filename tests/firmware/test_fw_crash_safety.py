@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from support.boards import Board, board_config
+from support.boards import FIRMWARE, Board, board_config
 
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
@@ -30,8 +30,9 @@ def test_import_crash_is_counted_then_safe_mode_answers_commands_and_reboot_leav
     mosquitto: Mosquitto, board_factory: Callable[..., Board]
 ) -> None:
     board = board_factory(board_config(mosquitto.port), start=False)
+    # A source module beside the deployed .mpy is imported instead of it.
     app = board.dir / "sensorfleet" / "app.py"
-    good = app.read_text()
+    good = (FIRMWARE / "sensorfleet" / "app.py").read_text()
     app.write_text('raise MemoryError("memory allocation failed, allocating 4096 bytes")\n' + good)
     for n in (1, 2, 3):
         assert boot_until_exit(board) == CRASH_EXIT
@@ -52,7 +53,7 @@ def test_import_crash_is_counted_then_safe_mode_answers_commands_and_reboot_leav
     assert res[0] == {"id": "p1", "ok": True, "result": {"pong": True, "safe_mode": True}}
     assert res[1]["ok"] is False and "safe mode" in res[1]["error"]
 
-    app.write_text(good)  # the fix arrives (over USB here)
+    app.unlink()  # the fix arrives (over USB here)
     rec.publish("sf/dev-1/cmd", json.dumps({"id": "r1", "op": "reboot"}))
     # a reboot leaves safe mode with a fresh streak (the unix port boots again in-process)
     wait_until(lambda: any(m.topic.endswith("/telemetry") for m in rec.snapshot()), 20, "readings")
@@ -65,12 +66,12 @@ def test_a_crash_in_app_construction_resets_and_a_healthy_boot_clears_the_streak
 ) -> None:
     board = board_factory(board_config(mosquitto.port), start=False)
     sensors = board.dir / "sensorfleet" / "sensors.py"
-    good = sensors.read_text()
+    good = (FIRMWARE / "sensorfleet" / "sensors.py").read_text()
     sensors.write_text(good + '\n\ndef build(cfg, hal, device_id):\n    raise OSError(28, "ENOSPC")\n')
     assert boot_until_exit(board) == CRASH_EXIT
     last = str(crashes(board)["last"])
     assert crashes(board)["n"] == 1 and "in build\nOSError: (28, 'ENOSPC')" in last, last
-    sensors.write_text(good)
+    sensors.unlink()
     board.start()
     wait_until(lambda: crashes(board)["n"] == 0, 20, "crash streak cleared once readings are acknowledged")
 
@@ -105,7 +106,7 @@ def test_maint_command_reboots_into_maintenance(
 def test_a_hal_that_does_not_import_is_a_counted_crash_too(board_factory: Callable[..., Board]) -> None:
     board = board_factory(board_config(1), start=False)
     hal = board.dir / "hal" / "unix.py"
-    hal.write_text("raise ImportError(\"no module named 'machine'\")\n" + hal.read_text())
+    hal.write_text("raise ImportError(\"no module named 'machine'\")\n" + (FIRMWARE / "hal" / "unix.py").read_text())
     assert boot_until_exit(board) == CRASH_EXIT
     assert crashes(board)["n"] == 1 and "ImportError" in str(crashes(board)["last"])
     assert "CRASH (1 in a row, 1 in all), resetting in 0 s:" in board.console()

@@ -1,5 +1,6 @@
 """Unit tests that RUN UNDER MICROPYTHON (the real unix binary, heap capped at 128K): each
-tests/firmware/mp/test_*.py module is executed with mptest, in a fresh temp dir as its flash."""
+tests/firmware/mp/test_*.py module is executed with mptest, in a fresh temp dir as its flash, on the
+firmware compiled as a board gets it."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.boards import FIRMWARE, MP_TESTS
+from support.boards import MP_TESTS, make_board_dir
 
 from support.micropython import micropython_binary
 
 MODULES = sorted(p.stem for p in MP_TESTS.glob("test_*.py"))
 
 
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_board_dir(tmp_path_factory.mktemp("firmware"), None)
+
+
 def run_mp_module(
-    name: str, cwd: Path, heap: str = "128K", timeout: float = 120
+    name: str, cwd: Path, firmware: Path, heap: str = "128K", timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    paths = [str(FIRMWARE), str(MP_TESTS)]
+    paths = [str(firmware), str(MP_TESTS)]
     code = f"import sys\nsys.path[:0] = {paths!r}\nimport mptest\nmptest.run({name!r})\n"
     return subprocess.run(
         [micropython_binary(), "-X", f"heapsize={heap}", "-c", code],
@@ -29,8 +35,8 @@ def run_mp_module(
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_micropython_module(module: str, tmp_path: Path) -> None:
-    r = run_mp_module(module, tmp_path)
+def test_micropython_module(module: str, tmp_path: Path, firmware: Path) -> None:
+    r = run_mp_module(module, tmp_path, firmware)
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"MicroPython tests in mp/{module}.py failed (exit {r.returncode}):\n{out}"
     assert "PASS" in out and "FAIL" not in out, out

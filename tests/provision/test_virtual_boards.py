@@ -115,9 +115,11 @@ def test_deploy_then_the_board_boots_and_publishes_through_the_acl(
         assert deployed.exit_code == 0, deployed.output
         assert "dev-1 is online" in deployed.stdout
         # The unix port's board gets the unix profile: its HAL, never the ESP32's nor a test fake.
-        on_board = {p.relative_to(repl_bridge.fsdir).as_posix() for p in repl_bridge.fsdir.rglob("*.py")}
-        assert "hal/unix.py" in on_board and "hal/esp32.py" not in on_board
-        assert "sensorfleet/transport_fake.py" not in on_board and "manifest.py" not in on_board
+        # Compiled but for the boot stub.
+        on_board = {p.relative_to(repl_bridge.fsdir).as_posix() for p in repl_bridge.fsdir.rglob("*.*py")}
+        assert "hal/unix.mpy" in on_board and "hal/esp32.mpy" not in on_board
+        assert "sensorfleet/transport_fake.mpy" not in on_board and "manifest.mpy" not in on_board
+        assert {p for p in on_board if p.endswith(".py")} == {"main.py", "safeboot.py", "safeswap.py"}
         assert repl_bridge.booted is not None and repl_bridge.booted.process.running()
         wait_until(lambda: "dev-1" in metrics_by_device(recorder), 30, "telemetry from the deployed board")
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -17,6 +16,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.provision.mpy_compile import compile_modules
 
 from .micropython import VirtualBoard
 from .mosquitto import Mosquitto
@@ -53,16 +54,19 @@ def board_config(port: int, device_id: str = "dev-1", **over: Any) -> dict[str, 
 
 
 def make_board_dir(path: Path, config: dict[str, Any] | str | None) -> Path:
-    """A board's filesystem: the firmware tree plus config.json (as on a freshly deployed board)."""
+    """A board's filesystem: the firmware tree, compiled as a deploy puts it on a board, plus
+    config.json (as on a freshly deployed board)."""
     path.mkdir(parents=True, exist_ok=True)
-    for item in FIRMWARE.iterdir():
-        if item.name in ("config.json", "data") or item.name.startswith("."):
-            continue
-        dest = path / item.name
-        if item.is_dir():
-            shutil.copytree(item, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(item, dest)
+    skip = ("config.json", "data", "__pycache__")
+    tree = {
+        p.relative_to(FIRMWARE).as_posix(): p.read_bytes()
+        for p in FIRMWARE.rglob("*")
+        if p.is_file() and not any(part in skip or part[0] == "." for part in p.relative_to(FIRMWARE).parts)
+    }
+    for relative, data in compile_modules(tree).items():
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     if config is not None:
         text = config if isinstance(config, str) else json.dumps(config)
         (path / "config.json").write_text(text)
