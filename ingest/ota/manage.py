@@ -44,10 +44,10 @@ class FirmwareDesk:
 
     # Bundles ------------------------------------------------------------------------------------
     def add_bundle(
-        self, version: str, contents: Mapping[str, bytes], manifest: bytes | None = None
+        self, version: str, contents: Mapping[str, bytes], manifest: object | None = None
     ) -> BundleInfo:
-        """Stores the bundle of `contents`; with `manifest` (an uploaded one), only if it says what the
-        files are. FirmwareError (or NameTakenError) and nothing stored otherwise."""
+        """Stores the bundle of `contents`; with `manifest` (an uploaded one, parsed), only if it says
+        what the files are. FirmwareError (or NameTakenError) and nothing stored otherwise."""
         bundle = build_bundle(version, contents)
         if manifest is not None:
             check_manifest(bundle, manifest)

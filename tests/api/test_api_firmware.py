@@ -52,6 +52,7 @@ def test_a_bundle_is_uploaded_listed_and_removed(api: TestClient) -> None:
         (upload(files={"big.py": b"x" * (MAX_FILE_BYTES + 1)}), 422),
         ({"version": "0.2.0", "files": {"a.py": "not base64!"}}, 422),
         (upload(manifest={"v": "0.2.0", "files": [], "sha256": "0" * 64}), 422),
+        (upload(manifest={"": -(2**63) - 1}), 422),  # more than JSON's 64-bit integers carry
         ({"version": "0.2.0", "files": {}, "extra": 1}, 422),
     ],
 )

@@ -8,7 +8,6 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 
 from ingest.api.auth import AUTH_RESPONSES, AdminToken
@@ -114,9 +113,8 @@ def upload(bundle: BundleIn, context: Context) -> BundleOut:
         contents = {path: base64.b64decode(data, validate=True) for path, data in bundle.files.items()}
     except (binascii.Error, ValueError):
         raise _refused(FirmwareError("a file is not base64")) from None
-    manifest = None if bundle.manifest is None else orjson.dumps(bundle.manifest)
     try:
-        return _bundle_out(context.firmware.add_bundle(bundle.version, contents, manifest))
+        return _bundle_out(context.firmware.add_bundle(bundle.version, contents, bundle.manifest))
     except NameTakenError as e:
         raise HTTPException(409, str(e)) from None
     except FirmwareError as e:
