@@ -161,8 +161,15 @@ def test_one_notification_per_transition_through_restarts_and_an_unreachable_rec
             # Inside the hysteresis band (28..30] the alert stays on; 3 s after it began it fires.
             send(29.5, 31, 28.5, 30.5, 29, 31, 29.5, 31, 30.2, 31, 29, 31, 31, 31)
             wait_until(lambda: receiver.attempts >= 2, 30, "the receiver to be tried and tried again")
-            firing = b.http.get("/api/v1/alerts", params={"state": "active"}).json()["alerts"]
-            [note] = [n for n in firing[0]["notifications"] if n["target"] != "mqtt"]
+
+            def webhook_notes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                active = b.http.get("/api/v1/alerts", params={"state": "active"}).json()["alerts"]
+                notes = [n for n in active[0]["notifications"] if n["target"] != "mqtt"] if active else []
+                return active, notes
+
+            # The receiver sees an attempt before the notifier has written down how it went.
+            wait_until(lambda: any(n["last_error"] for n in webhook_notes()[1]), 30, "the failure recorded")
+            firing, [note] = webhook_notes()
             assert (firing[0]["state"], note["state"], note["last_error"]) == (
                 "firing",
                 "waiting",
