@@ -118,16 +118,20 @@ class Guard:
         # Before anything of the app is imported: finish a swap cut short, swap in a staged update,
         # count a trial boot or roll a trial back (safeswap.py). -> True when the app changed.
         self.trial_ms = 0
-        self.resume = _exists("next/.want.json")  # a download the app goes on with
-        if not any(_exists(p) for p in UPDATE_FILES):
-            self.ota = {}
-            return False
-        import safeswap
+        changed = False
+        if any(_exists(p) for p in UPDATE_FILES):
+            import safeswap
 
-        try:
-            return safeswap.boot(self, maint)
-        finally:
-            sys.modules.pop("safeswap", None)  # unloaded: its code is not needed again this boot
+            try:
+                changed = safeswap.boot(self, maint)
+            finally:
+                sys.modules.pop("safeswap", None)  # unloaded: its code is not needed again this boot
+        else:
+            self.ota = {}
+        # A download the app goes on with; looked for after the swap, which ends the one it installs
+        # (loading the update client for nothing would cost the app a tenth of its heap).
+        self.resume = _exists("next/.want.json")
+        return changed
 
     def expire(self):
         # The trial timer (the HAL's watch()): -> True when the app must reboot now to be rolled

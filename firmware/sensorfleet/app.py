@@ -8,7 +8,7 @@
 #   publisher  publisher.py: status and command results first, then batches from the outbox
 #   house      batched flash writes, ack-position saves, status, heap marks, watchdog, console stats
 #   clock      NTP on the board, the host clock on the unix port
-#   ota        only while an update is staged (sensorfleet/ota.py, imported then)
+#   ota        while an update downloads (sensorfleet/ota.py, imported when one starts)
 import gc
 import asyncio
 from time import ticks_ms, ticks_diff

@@ -28,6 +28,9 @@ class ConnectionLost(MQTTError):
     pass
 
 
+RBUF = 1280  # an update's chunk (12 + 1024 bytes) with a topic of up to 240
+
+
 class Client:
     def __init__(self, client_id, user=None, password=None, keepalive=60, clean=False, will=None,
                  window=4, timeout_ms=10000, max_in=4096):
@@ -40,9 +43,14 @@ class Client:
         self.window = window
         self.timeout = timeout_ms
         self.max_in = max_in
+        # Incoming packets up to its size are read into this one buffer instead of a new bytes each:
+        # an update's chunks (1 KiB) then never need a fresh block of a fragmented heap. What
+        # on_message gets is a view of it, valid until it returns.
+        self.rbuf = bytearray(RBUF)
         self.inflight = {}  # pid -> (topic, payload, retain, tag): QoS 1 messages not yet acknowledged
         self.order = []  # their pids, oldest first (retransmitted in this order)
-        self.on_message = None  # async f(topic, payload, retain); PUBACK is sent after it returns
+        self.on_message = None  # async f(topic, payload, retain); PUBACK is sent after it returns.
+        # payload is a memoryview that the next packet overwrites: copy what is kept.
         self.on_ack = None  # f(tag) when a QoS 1 message is acknowledged
         self.log = print
         self.connected = False
@@ -213,8 +221,12 @@ class Client:
         n = r[0]
         self.bytes_in += n + 2
         typ = first >> 4
+        if n <= len(self.rbuf):
+            body = memoryview(self.rbuf)[:n]
+            await self.t.readinto(body)
+            return typ, first & 15, body
         if n <= self.max_in:
-            return typ, first & 15, (await self.t.read(n)) if n else b""
+            return typ, first & 15, await self.t.read(n)
         # Too big for this board: read it away in pieces, acknowledge it if it was a QoS 1 PUBLISH.
         head = await self.t.read(min(n, 512))
         left = n - len(head)

@@ -131,14 +131,15 @@ def parse_publish(flags, body):
     i = 2 + tl
     if i > len(body):
         raise ProtocolError("bad PUBLISH topic")
-    topic = body[2:i].decode()
+    topic = str(body[2:i], "utf-8")
     pid = 0
     if qos:
         if i + 2 > len(body):
             raise ProtocolError("bad PUBLISH id")
         pid = unpack_from("!H", body, i)[0]
         i += 2
-    return topic, body[i:], qos, pid, bool(flags & 1), bool(flags & 8)
+    # The payload is a view of the packet, not a copy: an update's chunks are 1 KiB each.
+    return topic, memoryview(body)[i:], qos, pid, bool(flags & 1), bool(flags & 8)
 
 
 def parse_pid(body):

@@ -45,6 +45,9 @@ STATUS = {1: "unknown version", 2: "unknown file", 3: "offset past the end", 4: 
 STATES = ("idle", "downloading", "staged", "trial", "rolled_back", "failed")
 
 
+PAST_END = "past the end"
+
+
 class OtaError(Exception):
     pass
 
@@ -208,8 +211,10 @@ class Ota:
         self.progress = 0
         self.want = None  # {"v", "sha256"} being staged
         self.go = asyncio.Event()
-        self.ev = asyncio.Event()
-        self.inbox = []  # ota/data messages not looked at yet (a few at most)
+        self.ev = asyncio.Event()  # the answer awaited came
+        self.awaited = None  # (id, path, offset, length, size) of the request out, if any
+        self.got = None  # its answer: (chunk, file size), PAST_END or the OtaError it carried
+        self.buf = bytearray(CHUNK)  # the chunk answered, copied out of the MQTT client's buffer
         self.rid = (ticks_ms() * 7) & 0xFFFF
         self.requests = 0
         self.ignored = 0  # answers that were not the one awaited (stale, wrong, short, oversized)
@@ -217,6 +222,7 @@ class Ota:
         if isinstance(w, dict) and valid_version(w.get("v")) and valid_hex(w.get("sha256")) and w["v"] != fw:
             self._begin(w)  # a download cut short by a reset: it goes on
             self.resumed = True
+            app.log("ota: resuming the download of %s" % w["v"])
         else:
             self.resumed = False
 
@@ -268,10 +274,24 @@ class Ota:
         return {"ota": self.state}
 
     def on_data(self, payload):
-        if len(self.inbox) >= 4:
-            self.inbox.pop(0)
+        # payload is the MQTT client's buffer, good until this returns: the answer awaited is copied
+        # out, anything else ignored at once.
+        a = self.awaited
+        try:
+            r = self._answer(payload, *a) if a else False
+        except OtaError as e:
+            r = e
+        if r is False:
             self.ignored += 1
-        self.inbox.append(payload)
+            return
+        if r is None:
+            r = PAST_END
+        elif isinstance(r, tuple):
+            k = len(r[0])
+            self.buf[:k] = r[0]
+            r = (memoryview(self.buf)[:k], r[1])
+        self.awaited = None
+        self.got = r
         self.ev.set()
 
     # -- the download -------------------------------------------------------------------------
@@ -399,32 +419,25 @@ class Ota:
             if self.want is not w:
                 raise Superseded()
             self.rid = (self.rid + 1) & 0xFFFF
-            rid = self.rid
-            self.inbox = []
             self.ev.clear()
+            self.awaited = (self.rid, path, off, n, size)
             self.requests += 1
             try:
                 await self.app.client.publish(self.app.topics.ota_req, json.dumps(
-                    {"v": w["v"], "file": path, "off": off, "id": rid, "n": n}), 0)
+                    {"v": w["v"], "file": path, "off": off, "id": self.rid, "n": n}), 0)
+                await asyncio.wait_for_ms(self.ev.wait(), self.timeout)
+            except asyncio.TimeoutError:
+                continue
             except Exception as e:
                 self.app.log("ota: request not sent (%s)" % e)
                 await asyncio.sleep_ms(200)
                 continue
-            t0 = ticks_ms()
-            left = self.timeout
-            while left > 0:
-                try:
-                    await asyncio.wait_for_ms(self.ev.wait(), left)
-                except asyncio.TimeoutError:
-                    break
-                self.ev.clear()
-                while self.inbox:
-                    r = self._answer(self.inbox.pop(0), rid, path, off, n, size)
-                    if r is not False:
-                        self.inbox = []
-                        return r
-                    self.ignored += 1
-                left = self.timeout - (ticks_ms() - t0)
+            finally:
+                self.awaited = None
+            r, self.got = self.got, None
+            if isinstance(r, OtaError):
+                raise r
+            return None if r is PAST_END else r
         raise OtaError("no answer for %s at %d after %d requests" % (path, off, self.retries))
 
     def _answer(self, p, rid, path, off, n, size):

@@ -1,6 +1,7 @@
 # Byte transports for the MQTT client. The interface, which transport_fake.FakeTransport also has:
 #   await t.open()       connect (the caller bounds it with a timeout)
 #   await t.read(n)      exactly n bytes; OSError on EOF or a broken link
+#   await t.readinto(b)  exactly len(b) bytes into the memoryview b; the same errors
 #   await t.write(data)  all of data
 #   t.close()            idempotent
 import asyncio
@@ -29,6 +30,15 @@ class StreamTransport:
         except EOFError:
             raise OSError("connection closed by peer")
         return b
+
+    async def readinto(self, buf):
+        # Fills buf (a memoryview) exactly; OSError on EOF.
+        got = 0
+        while got < len(buf):
+            n = await self.s.readinto(buf[got:])
+            if not n:
+                raise OSError("connection closed by peer")
+            got += n
 
     async def write(self, data):
         self.s.write(data)

@@ -38,6 +38,9 @@ class FakeTransport:
         self.inbuf = self.inbuf[n:]
         return b
 
+    async def readinto(self, buf):
+        buf[:] = await self.read(len(buf))
+
     async def write(self, data):
         if self.closed or self.eof:
             raise OSError("fake: write on closed connection")

@@ -57,6 +57,7 @@ def test_the_stub_swaps_a_staged_update_in_and_keeps_the_previous_app():
     board_with_staged_update("sb1")
     g = safeboot.Guard()
     assert g.boot_ota(False)
+    assert not g.resume  # the download it installs is over: the app does not load the update client
     eq(app_at_root(), NEW)
     eq({p: read("prev/" + p) for p in safeswap._files("prev", [])}, OLD)
     for p in ("next", "next.ok", "swap.json"):
