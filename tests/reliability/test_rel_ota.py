@@ -7,67 +7,27 @@ build` makes it; a scenario that needs a bad app changes a file of it."""
 
 from __future__ import annotations
 
+import struct
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from reliability.chain import Chain, ChainBoard, chain
+from reliability.chain import chain
+from reliability.ota_fleet import (
+    TICK,
+    app_files,
+    device,
+    ota_status,
+    publish_bundle,
+    roll_out,
+    rollout_state,
+    start_running,
+    stored_count,
+)
 
-from ingest.ota.bundle import STUB_FILES, build_bundle
-from ingest.ota.rollouts import RolloutState, WaveSize
-from ingest.ota.store import FirmwareStore, RolloutStore
-from ingest.provision.firmware_tree import read_tree
-from ingest.provision.mpy_compile import compile_modules
-from ingest.state.migrate import open_state
-from support.boards import FIRMWARE
+from ingest.ota.rollouts import RolloutState
 from support.influx import InfluxDB
+from support.mqtt import Recorder
 from support.procs import wait_until
-
-TICK = {"SENSORFLEET_ROLLOUT_TICK_S": "0.2"}
-BOARD = {"interval_s": 0.05, "status_s": 1, "ota_timeout_s": 0.5, "ota_trial_boots": 2, "ota_trial_s": 5}
-
-
-def app_files(change: Callable[[dict[str, bytes]], None] | None = None) -> dict[str, bytes]:
-    files = {p: b for p, b in read_tree(FIRMWARE, "unix").items() if p not in STUB_FILES}
-    if change is not None:
-        change(files)
-    return compile_modules(files)
-
-
-def publish_bundle(c: Chain, version: str, files: dict[str, bytes]) -> None:
-    bundle = build_bundle(version, files)
-    FirmwareStore(open_state(c.ingests[0].data_dir)).add(bundle, files, int(time.time() * 1000))
-
-
-def roll_out(c: Chain, version: str, devices: list[str], canary: int, wave: str, health_s: int = 1) -> int:
-    store = RolloutStore(open_state(c.ingests[0].data_dir))
-    now = int(time.time() * 1000)
-    return store.create(version, devices, version, canary, WaveSize.parse(wave), health_s, now)
-
-
-def start_running(c: Chain, n: int, **config: Any) -> list[ChainBoard]:
-    """n boards that sample until stopped (a large stop_after)."""
-    members = [c.add_board(f"dev-{i + 1}", 10**9, **{**BOARD, **config}) for i in range(n)]
-    for m in members:
-        m.start()
-    return members
-
-
-def device(c: Chain, device_id: str) -> dict[str, Any]:
-    return c.ingests[-1].devices().get(device_id, {})
-
-
-def stored_count(c: Chain, device_id: str) -> int:
-    s = c.stored().get(device_id)
-    return len(s.points) if s else 0
-
-
-def rollout_state(c: Chain, rollout_id: int) -> tuple[str, dict[str, str]]:
-    store = RolloutStore(open_state(c.ingests[0].data_dir))
-    r = store.get(rollout_id)
-    assert r is not None
-    return str(r.state), {m.device: str(m.state) for m in store.members(rollout_id)}
 
 
 def test_rollout_to_five_boards_canary_then_waves_of_two(
@@ -129,3 +89,97 @@ def test_app_that_raises_at_import_is_rolled_back_and_the_rollout_halts_after_th
         for d in ids[1:]:
             assert device(c, d)["fw"] == "0.1.0"
             assert "ota" not in "".join(m.board.console() for m in boards if m.device_id == d).lower()
+
+
+def test_a_board_cut_mid_download_resumes_and_an_ingest_killed_mid_rollout_goes_on(
+    tmp_path: Path, influxd: InfluxDB, influx_db: str
+) -> None:
+    with chain(tmp_path, influxd, influx_db, devices=3) as c:
+        ingest = c.start_ingest(**TICK)
+        boards = start_running(c, 3)
+        ids = [m.device_id for m in boards]
+        wait_until(lambda: all(device(c, d).get("fw") == "0.1.0" for d in ids), 60, "boards online")
+        publish_bundle(c, "0.2.0", app_files())
+        rid = roll_out(c, "0.2.0", ids, canary=1, wave="2")
+        canary = boards[0]
+        # The power goes while the canary downloads: it comes back on its old app and goes on.
+        wait_until(lambda: ota_status(c, "dev-1").get("ota_progress", 0) >= 20, 60, "canary downloading")
+        canary.board.kill()
+        canary.start()
+        # And again as soon as it has staged the update: before, during or after the swap.
+        wait_until(lambda: "staged; rebooting" in canary.board.console(), 90, "canary staged")
+        canary.board.kill()
+        canary.start()
+        wait_until(lambda: rollout_state(c, rid)[1]["dev-1"] == "healthy", 90, "canary healthy")
+        console = canary.board.console()
+        assert device(c, "dev-1")["fw"] == "0.2.0" and "CRASH" not in console, console[-3000:]
+        assert "ota: resuming the download of 0.2.0" in console, console[-3000:]
+        # The ingest dies while the second wave downloads; the rollout goes on from the state store.
+        wait_until(lambda: ota_status(c, "dev-2").get("ota") == "downloading", 60, "wave 2 downloading")
+        ingest.kill()
+        ingest.start()
+        wait_until(lambda: rollout_state(c, rid)[0] == RolloutState.DONE, 120, "rollout done")
+        assert all(device(c, d)["fw"] == "0.2.0" for d in ids)
+        for d in ids:
+            stamps = [t for t, _ in c.stored()[d].points]
+            assert len(stamps) == len(set(stamps)), d
+
+
+def test_an_app_that_never_connects_is_rolled_back_after_its_trial_time(
+    tmp_path: Path, influxd: InfluxDB, influx_db: str
+) -> None:
+    def offline(files: dict[str, bytes]) -> None:
+        src = files["sensorfleet/transport.py"]
+        opening = b"    async def open(self):\n"
+        assert opening in src
+        files["sensorfleet/transport.py"] = src.replace(
+            opening, opening + b"        raise OSError(113, 'no route to the broker')\n"
+        )
+
+    with chain(tmp_path, influxd, influx_db, devices=2) as c:
+        c.start_ingest(**TICK)
+        boards = start_running(c, 2)
+        ids = [m.device_id for m in boards]
+        wait_until(lambda: all(device(c, d).get("fw") == "0.1.0" for d in ids), 60, "boards online")
+        publish_bundle(c, "0.3.0-offline", app_files(offline))
+        rid = roll_out(c, "0.3.0-offline", ids, canary=1, wave="1")
+        wait_until(lambda: rollout_state(c, rid)[0] == RolloutState.HALTED, 120, "rollout halted")
+        _, members = rollout_state(c, rid)
+        assert members == {"dev-1": "rolled_back", "dev-2": "pending"}, members
+        status = ota_status(c, "dev-1")
+        assert status["ota"] == "rolled_back" and status["ota_reason"] == "not healthy within 5 s", status
+        assert device(c, "dev-1")["fw"] == "0.1.0" and device(c, "dev-2")["fw"] == "0.1.0"
+        console = boards[0].board.console()
+        assert "no route to the broker" in console and "CRASH" not in console, console[-3000:]
+
+
+def test_forged_chunks_on_a_broker_without_acl_do_not_get_in(
+    tmp_path: Path, influxd: InfluxDB, influx_db: str
+) -> None:
+    """A careless integrator's broker: dev-2's login floods dev-1's `ota/data` with answers that look
+    right (protocol 1, status 0, every id, the offsets a board asks for) but carry other bytes. The
+    canary ignores those that are not the answer it awaits and fetches again a file a forged chunk
+    got into; what it installs is the bundle, byte for byte."""
+    with chain(tmp_path, influxd, influx_db, devices=2, acl=False) as c:
+        c.start_ingest(**TICK)
+        boards = start_running(c, 1)
+        wait_until(lambda: device(c, "dev-1").get("fw") == "0.1.0", 60, "board online")
+        files = app_files()
+        publish_bundle(c, "0.2.0", files)
+        hostile = Recorder(c.broker.port, [], username="dev-2", password=c.passwords["dev-2"])
+        rid = roll_out(c, "0.2.0", ["dev-1"], canary=1, wave="1")
+        wait_until(lambda: ota_status(c, "dev-1").get("ota") == "downloading", 60, "downloading")
+        forged = 0
+        deadline = time.monotonic() + 20
+        while rollout_state(c, rid)[0] != RolloutState.DONE:
+            assert time.monotonic() < deadline, (rollout_state(c, rid), boards[0].board.console()[-3000:])
+            for off in range(0, 8192, 1024):
+                header = struct.pack(">BBHII", 1, 0, forged & 0xFFFF, off, 4096)
+                hostile.publish("sf/dev-1/ota/data", header + bytes(1024), qos=0)
+                forged += 1
+            time.sleep(0.05)
+        hostile.close()
+        assert forged > 100
+        wait_until(lambda: device(c, "dev-1").get("fw") == "0.2.0", 30, "dev-1 on 0.2.0")
+        installed = {p: (boards[0].board.dir / p).read_bytes() for p in files}
+        assert installed == files
