@@ -14,6 +14,9 @@ from rich.table import Table
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+# The benchmarks that run the whole chain reuse the tests' harness (reliability/, support/), imported
+# as pytest imports it.
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 
 def available() -> list[str]:

@@ -35,9 +35,9 @@ from reliability.ota_fleet import (
 )
 
 from ingest.ota.rollouts import RolloutState
-from tests.support.boards import STATS
-from tests.support.influx import InfluxDB
-from tests.support.procs import wait_until
+from support.boards import STATS
+from support.influx import InfluxDB
+from support.procs import wait_until
 
 FLEETS = (1, 20)
 BOARD = {"interval_s": 0.2, "status_s": 2, "log_s": 0.5}
