@@ -33,7 +33,9 @@ EXPIRED = "ota.exp"
 UPDATE_FILES = (OTA_FILE, "next.ok", "swap.json")  # with none of these there is nothing to do
 
 
-def _exists(p):
+# File helpers of the boot stub, which the rest of the stub (safeswap.py) and the app's update client
+# (sensorfleet/ota.py) use too: the stub is never updated over the air, so they stay as they are.
+def exists(p):
     import os
 
     try:
@@ -43,12 +45,39 @@ def _exists(p):
         return False
 
 
-def _write(path, text):
+def write(path, text):
+    # Atomically: a temp file renamed over the old one.
     import os
 
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.rename(path + ".tmp", path)
+
+
+def rm(p):
+    # A file or a whole tree; what is not there is fine.
+    import os
+
+    try:
+        for e in os.ilistdir(p):
+            rm(p + "/" + e[0])
+        os.rmdir(p)
+    except OSError:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+
+
+def dirs_for(path):
+    # The directories of path, made where missing.
+    import os
+
+    parts = path.split("/")[:-1]
+    for i in range(len(parts)):
+        d = "/".join(parts[: i + 1])
+        if not exists(d):
+            os.mkdir(d)
 
 
 class Guard:
@@ -71,7 +100,7 @@ class Guard:
         import json
 
         try:
-            _write(CRASH_FILE, json.dumps(self.crashes))
+            write(CRASH_FILE, json.dumps(self.crashes))
         except OSError as e:  # a full flash: the count is lost, the reset still happens
             print("crash count not saved: %s" % e)
 
@@ -105,21 +134,21 @@ class Guard:
             self._save()
 
     def enter_maintenance(self, why):
-        _write(MAINT_FLAG, why)
+        write(MAINT_FLAG, why)
 
     # -- updates --------------------------------------------------------------------------------
     def set_ota(self, **kw):
         import json
 
         self.ota.update(kw)
-        _write(OTA_FILE, json.dumps(self.ota))
+        write(OTA_FILE, json.dumps(self.ota))
 
     def boot_ota(self, maint):
         # Before anything of the app is imported: finish a swap cut short, swap in a staged update,
         # count a trial boot or roll a trial back (safeswap.py). -> True when the app changed.
         self.trial_ms = 0
         changed = False
-        if any(_exists(p) for p in UPDATE_FILES):
+        if any(exists(p) for p in UPDATE_FILES):
             import safeswap
 
             try:
@@ -130,7 +159,7 @@ class Guard:
             self.ota = {}
         # A download the app goes on with; looked for after the swap, which ends the one it installs
         # (loading the update client for nothing would cost the app a tenth of its heap).
-        self.resume = _exists("next/.want.json")
+        self.resume = exists("next/.want.json")
         return changed
 
     def expire(self):
@@ -138,7 +167,7 @@ class Guard:
         # back; the HAL resets the board itself if the app has not done so shortly after.
         if self.good or not self.trial_ms:
             return False
-        _write(EXPIRED, "")
+        write(EXPIRED, "")
         self.expired = True
         return True
 
@@ -153,7 +182,7 @@ def _hal():
 
 def _boot(hal, guard):
     # -> "reboot" when the firmware asked for one and the port let it return (the unix port).
-    if _exists(MAINT_FLAG):
+    if exists(MAINT_FLAG):
         hal.log("maintenance: ./%s is present, so neither the firmware nor the watchdog is started; "
                 "remove it and reset to run the firmware" % MAINT_FLAG)
         return None
@@ -172,7 +201,7 @@ def run():
     guard = Guard()
     hal = None
     try:
-        guard.boot_ota(_exists(MAINT_FLAG))
+        guard.boot_ota(exists(MAINT_FLAG))
         hal = _hal()
         while _boot(hal, guard) == "reboot":
             # In-process only on the unix port: start from as empty a heap as a reset would.
@@ -184,7 +213,7 @@ def run():
             asyncio.new_event_loop()  # lets go of the tasks the last run left in the loop
             gc.collect()
             guard.good = guard.expired = False
-            if guard.boot_ota(_exists(MAINT_FLAG)):  # another app on the root: its own HAL
+            if guard.boot_ota(exists(MAINT_FLAG)):  # another app on the root: its own HAL
                 for m in [m for m in sys.modules if m[:4] == "hal." and m != "hal.flash"]:
                     sys.modules.pop(m)
                 cause = hal.cause

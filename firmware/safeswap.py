@@ -10,6 +10,8 @@
 #   prev/      the previous app, kept until the next update starts staging
 #   ota.json   {"state", "v", "fw", "prev_fw", "boots", "reason"}
 #   ota.exp    the trial's time ran out (safeboot.Guard.expire)
+from safeboot import dirs_for, exists, rm
+
 MARKER = "next.ok"
 JOURNAL = "swap.json"
 OTA_FILE = "ota.json"
@@ -22,16 +24,6 @@ STUB = ("main.py", "safeboot.py", "safeswap.py")
 KEEP = STUB + ("config.json", "data", "lib", NEXT, PREV)  # never the app's
 TRIAL_BOOTS = 3  # config ota_trial_boots
 TRIAL_S = 300  # config ota_trial_s
-
-
-def _exists(p):
-    import os
-
-    try:
-        os.stat(p)
-        return True
-    except OSError:
-        return False
 
 
 def _mv(a, b):
@@ -55,21 +47,6 @@ def _read_json(path, default):
             return json.load(f)
     except (OSError, ValueError):
         return default
-
-
-def _rm(p):
-    # A file or a whole tree; what is not there is fine.
-    import os
-
-    try:
-        for e in os.ilistdir(p):
-            _rm(p + "/" + e[0])
-        os.rmdir(p)
-    except OSError:
-        try:
-            os.remove(p)
-        except OSError:
-            pass
 
 
 def _files(d, out, pre=""):
@@ -97,16 +74,6 @@ def _app_files():
     return out
 
 
-def _dirs_for(path):
-    import os
-
-    parts = path.split("/")[:-1]
-    for i in range(len(parts)):
-        d = "/".join(parts[: i + 1])
-        if not _exists(d):
-            os.mkdir(d)
-
-
 def _swap(j):
     # Runs (or finishes) the journal j: the files O leave the root for j["out"], the files N come in
     # from j["in"], then j["then"] is the new ota.json. Each rename is done only if still to do, so
@@ -116,24 +83,24 @@ def _swap(j):
 
     src, out = j["in"], j["out"]
     for f in j["O"]:
-        if _exists(f) and not _exists(out + "/" + f):
-            _dirs_for(out + "/" + f)
+        if exists(f) and not exists(out + "/" + f):
+            dirs_for(out + "/" + f)
             _mv(f, out + "/" + f)
     for f in j["N"]:
         s = src + "/" + f
-        if _exists(s):
-            if _exists(f):
+        if exists(s):
+            if exists(f):
                 os.remove(f)
-            _dirs_for(f)
+            dirs_for(f)
             _mv(s, f)
     _write(OTA_FILE, json.dumps(j["then"]))  # the commit
-    _rm(MARKER)
-    _rm(WANT)
+    rm(MARKER)
+    rm(WANT)
     os.remove(JOURNAL)
-    _rm(src)
+    rm(src)
     if out != PREV:
-        _rm(out)  # the app that was rolled back
-    _rm(EXPIRED)
+        rm(out)  # the app that was rolled back
+    rm(EXPIRED)
 
 
 def _begin(j):
@@ -141,7 +108,7 @@ def _begin(j):
     import json
 
     _write(JOURNAL, json.dumps(j))
-    _rm(MARKER)
+    rm(MARKER)
     _swap(j)
 
 
@@ -173,17 +140,17 @@ def boot(guard, maint):
         if st.get("state") == "trial" or st.get("fw"):
             guard.set_ota(state="idle" if st.get("state") == "trial" else st.get("state"), fw=None, boots=0)
         return changed
-    if _exists(MARKER):
+    if exists(MARKER):
         _install(guard)
         changed = True
     st = guard.ota
     if st.get("state") != "trial":
-        _rm(EXPIRED)
+        rm(EXPIRED)
         return changed
     k, t = _limits()
     n = guard.crashes["n"]
     why = None
-    if _exists(EXPIRED):
+    if exists(EXPIRED):
         why = "not healthy within %s s" % t
     elif n >= k:
         why = "crashed %d times: %s" % (n, str(guard.crashes["last"]).strip().split("\n")[-1][:150])
@@ -215,12 +182,12 @@ def _install(guard):
         v = m["v"]
     except Exception as e:  # noqa: BLE001  a marker or files that do not check out: not installed
         print("ota: staged update not installed (%r)" % e)
-        _rm(MARKER)
-        _rm(NEXT)
+        rm(MARKER)
+        rm(NEXT)
         guard.set_ota(state="failed", reason="staged files missing or wrong size")
         return
     print("ota: installing %s (the previous app goes to %s/)" % (v, PREV))
-    _rm(PREV)
+    rm(PREV)
     then = {"state": "trial", "v": v, "fw": v, "prev_fw": m.get("prev_fw"), "boots": 0, "reason": ""}
     _begin({"in": NEXT, "out": PREV, "O": _app_files(), "N": files, "then": then})
     guard.ota = then

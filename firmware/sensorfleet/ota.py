@@ -24,6 +24,8 @@ import os
 from struct import calcsize, unpack_from
 from time import ticks_ms
 
+from safeboot import dirs_for, exists, rm, write
+
 NEXT = "next"
 WANT = NEXT + "/.want.json"
 LIST = NEXT + "/.files"
@@ -36,16 +38,14 @@ PROTO = 1
 FILE_TRIES = 3
 MAX_LIST = 40960  # 200 files of the longest path
 MAX_FILE = 1 << 20
-# The boot stub is never updated over the air: a manifest may list its files (they count in the
+# The boot stub is never updated over the air: a file list may name its files (they count in the
 # bundle hash) but they are not fetched. What a bundle may not write at all: the board's own files.
 STUB = ("main.py", "safeboot.py", "safeswap.py")
 RESERVED = ("config.json", "data", "lib", "next", "prev", "next.ok", "ota.json", "ota.exp", "swap.json",
             "crash.json", "maint")
 STATUS = {1: "unknown version", 2: "unknown file", 3: "offset past the end", 4: "bad request"}
 STATES = ("idle", "downloading", "staged", "trial", "rolled_back", "failed")
-
-
-PAST_END = "past the end"
+PAST_END = "past the end"  # the answer to a request for an offset past the file's end
 
 
 class OtaError(Exception):
@@ -147,25 +147,11 @@ def check_list(path, sha):
     return count, total
 
 
-def _exists(p):
-    try:
-        os.stat(p)
-        return True
-    except OSError:
-        return False
-
-
 def _size(p):
     try:
         return os.stat(p)[6]
     except OSError:
         return -1
-
-
-def _write(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.rename(path + ".tmp", path)
 
 
 def _read_json(path):
@@ -174,26 +160,6 @@ def _read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def rm(p):
-    try:
-        for e in os.ilistdir(p):
-            rm(p + "/" + e[0])
-        os.rmdir(p)
-    except OSError:
-        try:
-            os.remove(p)
-        except OSError:
-            pass
-
-
-def _dirs_for(path):
-    parts = path.split("/")[:-1]
-    for i in range(len(parts)):
-        d = "/".join(parts[: i + 1])
-        if not _exists(d):
-            os.mkdir(d)
 
 
 class Ota:
@@ -332,14 +298,14 @@ class Ota:
         self._changed()
 
     async def _stage(self, w):
-        listed = _exists(LIST) and file_sha(LIST) == w["sha256"]
+        listed = exists(LIST) and file_sha(LIST) == w["sha256"]
         if not listed:
             # Another update, or none, was staged here: start afresh (and give prev/'s space back).
             rm(NEXT)
             rm("prev")
             os.mkdir(NEXT)
         if _read_json(WANT) != w:
-            _write(WANT, json.dumps(w))
+            write(WANT, json.dumps(w))
         if not listed:
             await self._fetch(w, "@manifest", LIST, None)
         total = check_list(LIST, w["sha256"])[1] or 1
@@ -359,10 +325,10 @@ class Ota:
                     continue
                 if i >= done:
                     await self._stage_file(w, path, size, sha, got, total)
-                    _write(DONE, str(i + 1))
+                    write(DONE, str(i + 1))
                 i += 1
                 got += size
-        _write(MARKER, json.dumps({"v": w["v"], "prev_fw": self.fw}))
+        write(MARKER, json.dumps({"v": w["v"], "prev_fw": self.fw}))
 
     async def _stage_file(self, w, path, size, sha, got, total):
         dst = NEXT + "/" + path
@@ -380,7 +346,7 @@ class Ota:
     async def _fetch(self, w, path, dst, size, base=0, total=1):
         # Appends to dst from its size on flash until it holds `size` bytes (None: the size the
         # first answer gives, for the manifest).
-        _dirs_for(dst)
+        dirs_for(dst)
         off = _size(dst)
         if off < 0:
             with open(dst, "wb"):

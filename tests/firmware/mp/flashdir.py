@@ -1,17 +1,7 @@
 # A test's own directory as the board's flash: entered fresh, left, read back.
 import os
 
-
-def rm(p):
-    try:
-        for e in os.ilistdir(p):
-            rm(p + "/" + e[0])
-        os.rmdir(p)
-    except OSError:
-        try:
-            os.remove(p)
-        except OSError:
-            pass
+from safeboot import rm
 
 
 def enter(name):

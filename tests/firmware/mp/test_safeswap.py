@@ -25,7 +25,7 @@ NEW = {
 
 def put(root, tree):
     for p, data in tree.items():
-        safeswap._dirs_for(root + p)
+        safeboot.dirs_for(root + p)
         with open(root + p, "wb") as f:
             f.write(data)
 
