@@ -19,7 +19,7 @@ from ingest.state.migrate import open_state
 from support.boards import FIRMWARE
 
 TICK = {"SENSORFLEET_ROLLOUT_TICK_S": "0.2"}
-BOARD = {"interval_s": 0.05, "status_s": 1, "ota_timeout_s": 0.5, "ota_trial_boots": 2, "ota_trial_s": 5}
+BOARD = {"interval_s": 0.2, "status_s": 1, "ota_timeout_s": 0.5, "ota_trial_boots": 2, "ota_trial_s": 3}
 
 
 def app_files(change: Callable[[dict[str, bytes]], None] | None = None) -> dict[str, bytes]:
