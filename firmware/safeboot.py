@@ -54,6 +54,17 @@ def write(path, text):
     os.rename(path + ".tmp", path)
 
 
+def read_json(path, default=None):
+    # What a JSON file holds; default when it is missing or not JSON.
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
 def rm(p):
     # A file or a whole tree; what is not there is fine.
     import os

@@ -10,7 +10,7 @@
 #   prev/      the previous app, kept until the next update starts staging
 #   ota.json   {"state", "v", "fw", "prev_fw", "boots", "reason"}
 #   ota.exp    the trial's time ran out (safeboot.Guard.expire)
-from safeboot import dirs_for, exists, rm
+from safeboot import dirs_for, exists, read_json, rm
 
 MARKER = "next.ok"
 JOURNAL = "swap.json"
@@ -37,16 +37,6 @@ def _write(path, text):
     with open(path + ".tmp", "w") as f:
         f.write(text)
     _mv(path + ".tmp", path)
-
-
-def _read_json(path, default):
-    import json
-
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
 
 
 def _files(d, out, pre=""):
@@ -114,7 +104,7 @@ def _begin(j):
 
 def _limits():
     k, t = TRIAL_BOOTS, TRIAL_S
-    c = _read_json("config.json", {})
+    c = read_json("config.json", {})
     if isinstance(c, dict):
         v = c.get("ota_trial_boots")
         if isinstance(v, int) and 1 <= v <= 100:
@@ -128,11 +118,11 @@ def _limits():
 def boot(guard, maint):
     # Finishes a swap cut short, swaps in a staged update, counts a trial boot or rolls a trial back,
     # for the boot guard (safeboot.Guard). -> True when the app on the root changed.
-    j = _read_json(JOURNAL, None)
+    j = read_json(JOURNAL, None)
     changed = j is not None
     if j is not None:
         _swap(j)
-    st = guard.ota = _read_json(OTA_FILE, {})
+    st = guard.ota = read_json(OTA_FILE, {})
     if not isinstance(st, dict):
         st = guard.ota = {}
     if maint:
@@ -169,7 +159,7 @@ def _install(guard):
     # <size> <sha256>" (sensorfleet/ota.py); each must be staged at its size.
     import os
 
-    m = _read_json(MARKER, None)
+    m = read_json(MARKER, None)
     try:
         files = []
         with open(LIST) as f:

@@ -24,7 +24,7 @@ import os
 from struct import calcsize, unpack_from
 from time import ticks_ms
 
-from safeboot import dirs_for, exists, rm, write
+from safeboot import dirs_for, exists, read_json, rm, write
 
 NEXT = "next"
 WANT = NEXT + "/.want.json"
@@ -154,14 +154,6 @@ def _size(p):
         return -1
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 class Ota:
     # app: the running App (its client, topics, log, queue_status() and ota_reboot are used).
     def __init__(self, app, guard, cfg, fw):
@@ -184,7 +176,7 @@ class Ota:
         self.rid = (ticks_ms() * 7) & 0xFFFF
         self.requests = 0
         self.ignored = 0  # answers that were not the one awaited (stale, wrong, short, oversized)
-        w = _read_json(WANT)
+        w = read_json(WANT)
         if isinstance(w, dict) and valid_version(w.get("v")) and valid_hex(w.get("sha256")) and w["v"] != fw:
             self._begin(w)  # a download cut short by a reset: it goes on
             self.resumed = True
@@ -304,7 +296,7 @@ class Ota:
             rm(NEXT)
             rm("prev")
             os.mkdir(NEXT)
-        if _read_json(WANT) != w:
+        if read_json(WANT) != w:
             write(WANT, json.dumps(w))
         if not listed:
             await self._fetch(w, "@manifest", LIST, None)
