@@ -174,9 +174,7 @@ class AlertEngine:
         while not self._stopping.is_set():
             try:
                 kind, device, item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
-                if self._rules_changed.is_set():
-                    self._rules_changed.clear()
-                    self._guarded(self.refresh)
+                self._guarded(self._refresh_if_changed)
                 self._guarded(self._evaluate, kind, device, item)
             except queue.Empty:
                 pass
@@ -198,10 +196,14 @@ class AlertEngine:
                 kind, device, item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if self._rules_changed.is_set():
-                self._rules_changed.clear()
-                self.refresh()
+            self._refresh_if_changed()
             self._evaluate(kind, device, item)
+
+    def _refresh_if_changed(self) -> None:
+        """Before a message: the rules again if this process changed them since the last one."""
+        if self._rules_changed.is_set():
+            self._rules_changed.clear()
+            self.refresh()
 
     # Evaluation -----------------------------------------------------------------------------------
     def refresh(self) -> None:
