@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from support.boards import FIRMWARE, Board, board_config
 
 from ingest.errors import DeviceError
 from ingest.provision.firmware_tree import (
@@ -23,6 +22,8 @@ from ingest.provision.firmware_tree import (
     read_tree,
     shipped_lists,
 )
+from ingest.provision.mpy_compile import compile_modules
+from support.boards import FIRMWARE, Board, board_config
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
 from support.procs import wait_until
@@ -112,7 +113,8 @@ def test_a_virtual_board_runs_from_the_unix_profile_alone(
     tmp_path: Path, mosquitto: Mosquitto, micropython: str
 ) -> None:
     fsdir = tmp_path / "board"
-    for name, data in read_tree(FIRMWARE, "unix").items():
+    # Compiled, as a deploy puts it on a board.
+    for name, data in compile_modules(read_tree(FIRMWARE, "unix")).items():
         (fsdir / name).parent.mkdir(parents=True, exist_ok=True)
         (fsdir / name).write_bytes(data)
     (fsdir / CONFIG).write_text(json.dumps(board_config(mosquitto.port)))

@@ -1,8 +1,8 @@
 """The fuzz suite of the edge (design.md §9): Hypothesis-generated payloads for every topic kind (status,
-telemetry flat and batched, command results) with extreme integers and floats, long strings and control
-characters, deep nesting and many keys, published while a real board publishes its readings through
-Mosquitto, with the shipped ACL (a hostile board on its own topics) and without one (a careless
-integrator's broker: any topic of any device id but the board's own telemetry).
+telemetry flat and batched, command results, firmware chunk requests) with extreme integers and floats,
+long strings and control characters, deep nesting and many keys, published while a real board
+publishes its readings through Mosquitto, with the shipped ACL (a hostile board on its own topics) and
+without one (a careless integrator's broker: any topic of any device id but the board's own telemetry).
 
 After each run: every reading of the board stored exactly once, the ingest still storing and ready,
 no traceback, and the device list and every device page answering 200 within a second."""
@@ -85,7 +85,22 @@ def encode(doc: Any) -> bytes:
         return repr(doc).encode()
 
 
-SUFFIXES = {"status": status(), "telemetry": reading() | batch(), "cmd/result": command_result()}
+def chunk_request() -> st.SearchStrategy[dict[str, Any]]:
+    """A request for a firmware chunk: for versions and files that are, or are not, anybody's."""
+    return st.builds(
+        lambda v, path, off, rid, n: {"v": v, "file": path, "off": off, "id": rid, "n": n},
+        st.sampled_from(["0.1.0", "0.2.0"]) | TEXT,
+        st.sampled_from(["@manifest", "sensorfleet/app.mpy"]) | TEXT,
+        SCALAR, SCALAR, SCALAR,
+    )  # fmt: skip
+
+
+SUFFIXES = {
+    "status": status(),
+    "telemetry": reading() | batch(),
+    "cmd/result": command_result(),
+    "ota/req": chunk_request(),
+}
 
 
 def messages(devices: st.SearchStrategy[str]) -> st.SearchStrategy[list[tuple[str, bytes, bool]]]:
