@@ -215,14 +215,7 @@ def run():
         guard.boot_ota(exists(MAINT_FLAG))
         hal = _hal()
         while _boot(hal, guard) == "reboot":
-            # In-process only on the unix port: start from as empty a heap as a reset would.
-            for m in [m for m in sys.modules if m.split(".")[0] in ("sensorfleet", "drivers")]:
-                sys.modules.pop(m)
-            import asyncio
-            import gc
-
-            asyncio.new_event_loop()  # lets go of the tasks the last run left in the loop
-            gc.collect()
+            _let_go()  # in-process only on the unix port: from as empty a heap as a reset leaves
             guard.good = guard.expired = False
             if guard.boot_ota(exists(MAINT_FLAG)):  # another app on the root: its own HAL
                 for m in [m for m in sys.modules if m[:4] == "hal." and m != "hal.flash"]:
@@ -231,15 +224,38 @@ def run():
                 hal = _hal()
                 hal.cause = cause
     except Exception as e:  # MemoryError and OSError included; SystemExit and Ctrl-C are not
+        _crash(guard, hal, e)
+
+
+def _let_go():
+    # Frees what the app held: its modules and the tasks it left in the event loop.
+    for m in [m for m in sys.modules if m.split(".")[0] in ("sensorfleet", "drivers")]:
+        sys.modules.pop(m)
+    aio = sys.modules.get("asyncio")
+    if aio:
+        aio.new_event_loop()
+    import gc
+
+    gc.collect()
+
+
+def _crash(guard, hal, e):
+    # Records the crash and resets. Nothing here may keep the reset from coming: an exception out
+    # of main.py leaves an ESP32 at the REPL, without its app, until someone comes with a cable.
+    # An app that ran out of heap leaves none for the record either, so it is let go of first.
+    _let_go()
+    delay = hal.crash_delay_ms if hal else 10000 if sys.platform == "esp32" else 500
+    try:
         guard.crashed(e)
-        delay = hal.crash_delay_ms if hal else 10000 if sys.platform == "esp32" else 500
         print("CRASH (%d in a row, %d in all), resetting in %d s:" % (guard.crashes["n"], guard.crashes["total"],
                                                                      delay // 1000))
         sys.print_exception(e)
-        import time
+    except Exception:  # noqa: BLE001  not even the record fits: it is lost, the reset is not
+        pass
+    import time
 
-        time.sleep_ms(delay)
-        if hal:
-            hal.crash_reset()
-        # Without a HAL (it did not even import): sys.exit() is a soft reset on the ESP32.
-        sys.exit(3)
+    time.sleep_ms(delay)
+    if hal:
+        hal.crash_reset()
+    # Without a HAL (it did not even import): sys.exit() is a soft reset on the ESP32.
+    sys.exit(3)

@@ -124,8 +124,9 @@ def test_a_broken_app_is_rolled_back_on_the_canary_and_the_rollout_halts(
         deadline = time.monotonic() + 120
         while {rollout_state(c, r)[0] for r in (crashing, silent)} != {RolloutState.HALTED}:
             assert time.monotonic() < deadline, [rollout_state(c, r) for r in (crashing, silent)]
-            if not boards[0].board.process.running():
-                boards[0].start()
+            for m in boards:
+                if not m.board.process.running():
+                    m.start()
             time.sleep(0.2)
         assert rollout_state(c, crashing)[1] == {"dev-1": "rolled_back", "dev-2": "pending"}
         assert rollout_state(c, silent)[1] == {"dev-3": "rolled_back", "dev-4": "pending"}
@@ -136,7 +137,8 @@ def test_a_broken_app_is_rolled_back_on_the_canary_and_the_rollout_halts(
         never = ota_status(c, "dev-3")
         assert never["ota"] == "rolled_back" and never["ota_reason"] == "not healthy within 3 s", never
         console = boards[2].board.console()
-        assert "no route to the broker" in console and "CRASH" not in console, console[-3000:]
+        trial = console[console.index("installing 0.3.0-offline") : console.index("rolling back 0.3.")]
+        assert "no route to the broker" in trial and "CRASH" not in trial, console[-3000:]
         for behind in (boards[1], boards[3]):
             assert "ota" not in behind.board.console().lower()
 
