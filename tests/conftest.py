@@ -1,17 +1,21 @@
-"""Fixtures that start real services (Mosquitto, InfluxDB 1.x, PostgreSQL, MicroPython) for the tests."""
+"""Fixtures that start real services (Mosquitto, with a TLS listener whose certificate an openssl CA made
+in the test signed; InfluxDB 1.x, PostgreSQL, MicroPython) for the tests."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from support.boards import TlsBroker, make_ca, make_server_cert
 from support.influx import InfluxDB
 from support.micropython import micropython_binary
 from support.mosquitto import Mosquitto, MosquittoOptions
 from support.postgres import PostgreSQL
+from support.procs import free_port
 
 
 @pytest.fixture
@@ -36,12 +40,39 @@ def mosquitto(mosquitto_factory: Callable[..., Mosquitto]) -> Mosquitto:
     return mosquitto_factory()
 
 
+@pytest.fixture
+def tls_broker_factory(
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]
+) -> Callable[..., TlsBroker]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make certificates")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca = make_ca(certs, "ca")
+    other = make_ca(certs, "other")
+    make_server_cert(certs, "ca")
+
+    def start(users: dict[str, str] | None = None) -> TlsBroker:
+        port = free_port()
+        broker = mosquitto_factory(
+            MosquittoOptions(
+                users=users or {},
+                extra=f"listener {port} 127.0.0.1\ncafile {ca}\n"
+                f"certfile {certs}/server.pem\nkeyfile {certs}/server.key\n",
+            )
+        )
+        return TlsBroker(broker, port, ca, other)
+
+    return start
+
+
 @pytest.fixture(scope="session")
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
     """One InfluxDB server for the session; tests isolate themselves by database (see `influx_db`)."""
     server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
     server.start()
     yield server
+    server.process.kill()  # its data goes with the session: no clean shutdown to wait for
     server.close()
 
 

@@ -25,7 +25,7 @@ def test_demo_makes_all_five_boards_queryable_and_replays_a_dropped_board(tmp_pa
             sys.executable, "-m", "ingest", "demo",
             "--data-dir", str(tmp_path / "demo"), "--broker-port", str(free_port()),
             "--http-port", str(http_port), "--interval", "0.5",
-            "--flap-every", "15", "--flap-off", "6", "--duration", "40",
+            "--flap-every", "8", "--flap-off", "3", "--duration", "26",
         ],
         tmp_path / "demo.out",
     )  # fmt: skip
@@ -38,9 +38,9 @@ def test_demo_makes_all_five_boards_queryable_and_replays_a_dropped_board(tmp_pa
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert "<title>sensorfleet</title>" in api.get("/").text
 
-        # sim-5 is away from 9 s to 15 s and from 24 s to 30 s after start; its outbox keeps its readings.
+        # sim-5 is away from 5 s to 8 s and from 13 s to 16 s after start; its outbox keeps its readings.
         started = time.monotonic()
-        wait_until(lambda: time.monotonic() - started > 32, 40, "the demo's first 30 s")
+        wait_until(lambda: time.monotonic() - started > 19, 30, "the demo's first 18 s")
         devices = {d["id"]: d for d in api.get("/api/v1/devices").json()["devices"]}
         assert sorted(devices) == BOARDS
         for device in BOARDS:
