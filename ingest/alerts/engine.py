@@ -9,6 +9,7 @@ re-read every tick, so a process learns of moves another one made.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -104,6 +105,10 @@ class _DeviceRules:
         return found
 
 
+_STOP = "stop"
+"""What `AlertEngine.stop` queues to wake the loop."""
+
+
 class AlertEngine:
     def __init__(
         self,
@@ -167,6 +172,10 @@ class AlertEngine:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
+        # The loop may be waiting up to a tick for a message: this one ends the wait (a full queue
+        # keeps it busy, and it sees the flag after the message at hand).
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait((_STOP, "", None))
         self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -174,6 +183,8 @@ class AlertEngine:
         while not self._stopping.is_set():
             try:
                 kind, device, item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+                if kind == _STOP:
+                    continue
                 self._guarded(self._refresh_if_changed)
                 self._guarded(self._evaluate, kind, device, item)
             except queue.Empty:
@@ -196,6 +207,8 @@ class AlertEngine:
                 kind, device, item = self._queue.get_nowait()
             except queue.Empty:
                 return
+            if kind == _STOP:
+                continue
             self._refresh_if_changed()
             self._evaluate(kind, device, item)
 

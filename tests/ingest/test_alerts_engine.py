@@ -3,6 +3,7 @@ restarts and two processes at once, each transition notified exactly once."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,3 +322,11 @@ def test_a_rule_added_through_the_desk_is_in_force_for_the_next_message(state: S
         assert desk.remove("gone") and not desk.remove("gone")
     finally:
         desk.webhooks.close()
+
+
+def test_stopping_ends_the_loop_without_waiting_for_its_next_tick(state: StateDatabase) -> None:
+    e = AlertEngine(AlertStore(state), World().facts(), Metrics(), "http://dash", tick_s=600)
+    e.start()
+    time.sleep(0.5)  # past its first tick, waiting for a message or the next one
+    e.stop(timeout=5)  # `sensorfleet serve` stops the engine first: a wait here delays every stop
+    assert not e._thread.is_alive()
