@@ -4,11 +4,19 @@ MQTT v5 with `clean_start=False` and a session expiry, so the broker queues for 
 down (paho's default on a new process would wipe that queue). A message is acknowledged only when
 the writer calls its `ack`; an ack from before a reconnect is dropped, since the broker redelivers
 that message in the new connection anyway.
+
+paho's own loop reads one packet per wait in select(), and each packet in three `recv` calls (its
+type, its length, the rest); each acknowledgement is a `send` of its own. Under load that bookkeeping
+cost more than the packets. Here its socket reads ahead (`BufferedSocket`) and the client reads every
+packet already buffered before it waits again (`Client.loop_read`); what it writes goes out together
+once per pass of its loop.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +25,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -42,6 +50,102 @@ class IntakeConfig:
     """Wins over a password in `url` (read from a file or the environment, never a command line)."""
 
 
+READ_AHEAD = 64 * 1024
+"""Bytes asked of the socket at once: many packets under load."""
+PACKETS_PER_PASS = 100
+"""Packets read from the buffer before paho's loop looks at writes, keepalive and the socket again."""
+
+
+class BufferedSocket:
+    """paho's socket, reading ahead and writing behind. paho uses recv, send, pending, fileno,
+    setblocking and close.
+
+    paho's loop calls `pending()` before each wait in select(), to know whether bytes are buffered
+    (it then does not wait). It is also where what paho wrote since the last pass is sent, in one
+    system call; `Client.want_write` has select() wake the loop while the socket cannot take it all."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        # One buffer, read into again and again: a fresh large object per read fragmented the heap
+        # (the resident size doubled under load).
+        self._in = bytearray(READ_AHEAD)
+        self._view = memoryview(self._in)
+        self._at = self._end = 0
+        self._out = bytearray()
+
+    def recv(self, size: int) -> bytes:
+        if self._at >= self._end:
+            read = self._sock.recv_into(self._in)  # BlockingIOError etc. go to paho
+            if not read:
+                return b""  # the broker closed the connection
+            self._at, self._end = 0, read
+        start = self._at
+        self._at = min(start + size, self._end)
+        return bytes(self._view[start : self._at])
+
+    def buffered(self) -> int:
+        return self._end - self._at
+
+    def send(self, data: bytes | bytearray) -> int:
+        self._out += data
+        return len(data)
+
+    def unsent(self) -> bool:
+        return bool(self._out)
+
+    def pending(self) -> int:
+        self._flush()
+        inner = self._sock.pending() if isinstance(self._sock, ssl.SSLSocket) else 0
+        return self.buffered() + inner
+
+    def _flush(self) -> None:
+        if not self._out:
+            return
+        try:
+            sent = self._sock.send(self._out)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return  # the socket is full: select() wakes the loop when it can take more
+        except OSError as e:
+            # The connection is gone: paho finds out at its next read, and the broker sends again
+            # whatever these acknowledgements were for.
+            log.debug("writing to the broker failed: %s", e)
+            self._out.clear()
+            return
+        del self._out[:sent]
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.setblocking(flag)
+
+    def close(self) -> None:
+        self._flush()  # a DISCONNECT paho wrote just before
+        self._sock.close()
+
+
+class Client(mqtt.Client):
+    """paho's client on a `BufferedSocket`, reading every buffered packet in one pass of its loop."""
+
+    def _create_socket(self) -> Any:
+        return BufferedSocket(super()._create_socket())  # type: ignore[arg-type]
+
+    def want_write(self) -> bool:
+        sock = self._sock
+        return super().want_write() or (isinstance(sock, BufferedSocket) and sock.unsent())
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        for _ in range(PACKETS_PER_PASS):
+            sock = self._sock
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, BufferedSocket):
+                break
+            if not sock.buffered():
+                break
+            rc = super().loop_read(max_packets)
+        return rc
+
+
 class MqttIntake:
     def __init__(self, config: IntakeConfig, on_message: Callable[[Message], None]):
         self.config = config
@@ -51,7 +155,7 @@ class MqttIntake:
             raise ConfigError(f"cannot use MQTT URL {config.url!r}")
         self._host, self._port = parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
         v5 = config.protocol == "5"
-        self._client = mqtt.Client(
+        self._client = Client(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,

@@ -6,6 +6,10 @@ are then safe and acknowledged. While the spool holds anything, new batches queu
 store receives everything in order. A full spool stops acknowledgements (the broker keeps the
 messages) until there is room.
 
+The queue in front of the writer is bounded (`max_queued`): `submit` waits while it is full, so the
+MQTT client stops reading and the broker keeps what the writer has not taken yet. The broker's own
+in-flight limit does not bound it: Mosquitto keeps sending as long as acknowledgements come back.
+
 Isolation is a mechanism, not a list of cases (design.md §9): whatever exception one message causes
 after decode (in the store, the registry or anywhere else on the write path) is found by halving the
 batch, and that message goes to the dead letters with the reason and is acknowledged; the rest of the
@@ -57,6 +61,8 @@ class WriterConfig:
     hold_retry_s: float = 1.0
     hold_max_s: float = 60.0
     """A batch held (unacknowledged) longer than this makes the service unready."""
+    max_queued: int = 1000
+    """Messages waiting for the writer at most; `submit` waits for room beyond."""
 
 
 class Writer:
@@ -75,6 +81,7 @@ class Writer:
         self.config = config or WriterConfig()
         self._sleep = sleep
         self._queue: queue.SimpleQueue[Work] = queue.SimpleQueue()
+        self._room = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._held: list[Work] = []
@@ -88,6 +95,11 @@ class Writer:
 
     # Interface -----------------------------------------------------------------------------------
     def submit(self, work: Work) -> None:
+        """Queues `work`; while `max_queued` messages wait, first waits for the writer to take some."""
+        while self._queue.qsize() >= self.config.max_queued and not self._stopping.is_set():
+            self._room.clear()
+            if self._queue.qsize() >= self.config.max_queued:  # the writer took none since
+                self._room.wait(IDLE_LOOK_S)
         self._queue.put(work)
 
     def start(self) -> None:
@@ -158,6 +170,7 @@ class Writer:
                     break
             batch.append(work)
             points += _points(work)
+        self._room.set()
         return batch
 
     def _retry_held(self) -> None:

@@ -59,7 +59,7 @@ def test_kill_9_five_times_loses_nothing(
             doc = {"boot": 1, "seq": i // 4, "ts": BASE_MS + i // 4, "v": i}
             pub.publish_json(f"sf/dev-{i % 4}/telemetry", doc)
             if i % 500 == 499:
-                time.sleep(0.25)  # spread the run so the kills land in the middle of it
+                time.sleep(0.4)  # spread the run so the kills land in the middle of it
 
     publishing = threading.Thread(target=publish_all)
     publishing.start()

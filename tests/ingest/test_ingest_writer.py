@@ -87,14 +87,23 @@ def fake_influx() -> Iterator[tuple[FakeInflux, str]]:
 
 
 class Harness:
-    def __init__(self, url: str, tmp_path: Path, api: str = "v1", flush_interval_s: float = 0.05):
+    def __init__(
+        self,
+        url: str,
+        tmp_path: Path,
+        api: str = "v1",
+        flush_interval_s: float = 0.05,
+        max_queued: int = 5000,
+    ):
         self.sleeps: list[float] = []
         self.acked: list[int] = []
         self.store = InfluxStore(InfluxHttp(url, "db1", api, token="t0ken" if api == "v2" else None, org="o"))
         self.spool = Spool(tmp_path / "spool", 1 << 20)
         self.dead = DeadLetters(open_state(tmp_path))
         self.metrics = Metrics()
-        config = WriterConfig(flush_interval_s=flush_interval_s, write_attempts=3, retry_base_s=0.01)
+        config = WriterConfig(
+            flush_interval_s=flush_interval_s, write_attempts=3, retry_base_s=0.01, max_queued=max_queued
+        )
         self.writer = Writer(
             self.store,
             self.spool,
@@ -143,6 +152,21 @@ def test_messages_that_queued_up_meanwhile_go_in_one_batch(fake_influx, tmp_path
     h.run_until_acked(200)
     assert [len(r[3]) for r in fake.requests] == [200]
     assert h.acked == list(range(200))
+
+
+def test_a_full_queue_makes_the_intake_wait_until_the_writer_takes_some(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The MQTT client's thread waits in `submit` (and so stops reading) while `max_queued` messages
+    wait: what the writer has not taken stays with the broker, not in memory."""
+    _, url = fake_influx
+    h = Harness(url, tmp_path, flush_interval_s=30, max_queued=50)
+    h.submit(50)
+    late = threading.Thread(target=h.submit, args=(10, 50))
+    late.start()
+    late.join(0.5)
+    assert late.is_alive() and h.writer.pending() == 50  # waiting for room, nothing queued beyond
+    h.run_until_acked(60)
+    late.join(5)
+    assert not late.is_alive() and h.acked == list(range(60))
 
 
 def test_transient_errors_are_retried_with_backoff_then_written(fake_influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,21 +1,112 @@
-"""The intake (`ingest.intake.mqtt`) against a real Mosquitto, over plain TCP and over TLS: every message
-of a burst arrives, and every acknowledgement reaches the broker."""
+"""The intake (`ingest.intake.mqtt`). Its socket under paho (`BufferedSocket`): reads served from one
+large read in whatever sizes paho asks, writes held until paho's loop comes round and then sent whole, a
+socket that cannot take them all, a dead connection. And against a real Mosquitto, over plain TCP and
+over TLS: every message of a burst arrives, and every acknowledgement reaches the broker."""
 
 from __future__ import annotations
 
+import os
 import queue
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ingest.intake.mqtt import IntakeConfig, MqttIntake
+from ingest.intake.mqtt import BufferedSocket, IntakeConfig, MqttIntake
 from ingest.pipeline.work import Message
 from support.boards import TlsBroker
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
 from support.procs import wait_until
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[BufferedSocket, socket.socket]]:
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.settimeout(2)
+    yield BufferedSocket(ours), peer
+    ours.close()
+    peer.close()
+
+
+@given(stream=st.binary(min_size=1, max_size=4000), sizes=st.lists(st.integers(1, 700), min_size=1))
+def test_reads_in_any_sizes_give_the_stream_back_and_pending_counts_the_rest(
+    stream: bytes, sizes: list[int]
+) -> None:
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    try:
+        sock = BufferedSocket(ours)
+        peer.sendall(stream)
+        got = b""
+        for size in sizes * (len(stream) // sum(sizes) + 1):
+            if len(got) == len(stream):
+                break
+            piece = sock.recv(size)
+            assert 0 < len(piece) <= size
+            got += piece
+            assert sock.pending() == sock.buffered() == len(stream) - len(got)
+        assert got == stream
+        with pytest.raises(BlockingIOError):
+            sock.recv(1)  # nothing buffered and nothing on the socket: paho waits in select()
+    finally:
+        ours.close()
+        peer.close()
+
+
+def test_a_closed_connection_reads_as_empty(pair: tuple[BufferedSocket, socket.socket]) -> None:
+    sock, peer = pair
+    peer.sendall(b"\x30\x02ab")
+    peer.close()
+    assert sock.recv(1) == b"\x30" and sock.recv(1) == b"\x02" and sock.recv(10) == b"ab"
+    assert sock.recv(1) == b""
+
+
+def test_writes_wait_for_the_loop_then_go_in_one_piece(pair: tuple[BufferedSocket, socket.socket]) -> None:
+    sock, peer = pair
+    assert sock.send(b"\x40\x02\x00\x01") == 4 and sock.send(b"\x40\x02\x00\x02") == 4
+    peer.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        peer.recv(100)
+    assert sock.unsent()
+    assert sock.pending() == 0  # paho's loop, before it waits: the acknowledgements go now
+    assert peer.recv(100) == b"\x40\x02\x00\x01\x40\x02\x00\x02" and not sock.unsent()
+
+
+def test_what_a_full_socket_cannot_take_waits_in_order(pair: tuple[BufferedSocket, socket.socket]) -> None:
+    sock, peer = pair
+    data = os.urandom(4 * 1024 * 1024)  # more than the socket's buffers hold
+    sock.send(data)
+    sock.pending()
+    assert sock.unsent()  # paho's loop is then woken by select() when the socket can take more
+    received = bytearray()
+    while len(received) < len(data):
+        received += peer.recv(1 << 20)
+        sock.pending()
+    assert received == data and not sock.unsent()
+
+
+def test_a_dead_connection_drops_what_was_unsent_without_raising(
+    pair: tuple[BufferedSocket, socket.socket],
+) -> None:
+    sock, peer = pair
+    peer.close()
+    sock.send(b"\x40\x02\x00\x01")
+    assert sock.pending() == 0 and not sock.unsent()
+    assert sock.recv(1) == b""  # where paho finds out
+
+
+def test_close_sends_what_paho_wrote_last(pair: tuple[BufferedSocket, socket.socket]) -> None:
+    sock, peer = pair
+    sock.send(b"\xe0\x00")  # DISCONNECT, written just before paho closes the socket
+    sock.close()
+    assert peer.recv(10) == b"\xe0\x00"
+
 
 MESSAGES = 1000
 
