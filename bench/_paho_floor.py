@@ -1,9 +1,12 @@
 """A bare paho-mqtt subscriber, as the ingest's intake configures it (MQTT 5, persistent session, manual
 acknowledgement, the same receive maximum) but acknowledging each message at once and doing nothing
-else: what paho alone costs per message, the floor of any ingest built on it.
+else: what paho alone costs per message, the floor of any ingest built on it. CLIENT is `intake` for
+the intake's client (`ingest.intake.mqtt.Client`: paho on a buffered socket, reading every buffered
+packet per pass of its loop), `stock` for paho's own.
 
-`python -m bench._paho_floor PORT COUNT` subscribes, prints `ready`, and exits after COUNT messages on
-`sf/+/telemetry`, printing `{"seconds": first to last message, "cpu_s": the process's CPU meanwhile}`.
+`python -m bench._paho_floor PORT COUNT CLIENT` subscribes, prints `ready`, and exits after COUNT
+messages on `sf/+/telemetry`, printing `{"seconds": first to last message, "cpu_s": the process's CPU
+meanwhile}`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ingest.intake.mqtt import Client
+
 TIMEOUT_S = 120
 
 
@@ -27,12 +32,11 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main(port: int, count: int) -> int:
+def main(port: int, count: int, kind: str) -> int:
     received, done, subscribed = 0, threading.Event(), threading.Event()
     marks: dict[str, float] = {}
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id="paho-floor", protocol=mqtt.MQTTv5, manual_ack=True
-    )
+    make = Client if kind == "intake" else mqtt.Client
+    client = make(CallbackAPIVersion.VERSION2, client_id="paho-floor", protocol=mqtt.MQTTv5, manual_ack=True)
 
     def on_message(c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         nonlocal received
@@ -67,4 +71,4 @@ def main(port: int, count: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
