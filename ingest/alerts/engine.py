@@ -183,8 +183,6 @@ class AlertEngine:
         while not self._stopping.is_set():
             try:
                 kind, device, item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
-                if kind == _STOP:
-                    continue
                 self._guarded(self._refresh_if_changed)
                 self._guarded(self._evaluate, kind, device, item)
             except queue.Empty:
@@ -207,8 +205,6 @@ class AlertEngine:
                 kind, device, item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if kind == _STOP:
-                continue
             self._refresh_if_changed()
             self._evaluate(kind, device, item)
 
@@ -243,6 +239,8 @@ class AlertEngine:
                 self._apply(rule, device, True, alert.value, now)
 
     def _evaluate(self, kind: str, device: str, item: Any) -> None:
+        if kind == _STOP:
+            return
         if kind == "readings":
             self._readings(device, item, self.clock())
         else:
