@@ -111,11 +111,14 @@ export class DeviceAlerts {
   }
 
   // Reads again what is shown: the active alerts and as many pages of history as have been opened.
+  // An "Older" that lands while this is on its way makes its answer one page short: it is then dropped.
   async load() {
+    const pages = this.pages;
     const [active, history] = await Promise.all([
       api.listAlerts({ state: "active", device: this.device, limit: MAX_PAGE }),
-      api.listAlerts({ device: this.device, limit: Math.min(MAX_PAGE, HISTORY_PAGE * this.pages) }),
+      api.listAlerts({ device: this.device, limit: Math.min(MAX_PAGE, HISTORY_PAGE * pages) }),
     ]);
+    if (pages !== this.pages) return;
     this.active = active.alerts;
     this.history = history.alerts;
     this.next = history.next;

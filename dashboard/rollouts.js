@@ -29,6 +29,8 @@ export class RolloutsView {
   constructor(root) {
     this.root = root;
     this.open = new Set();
+    this.asked = 0; // refreshes started
+    this.drawn = 0; // the newest of them on screen
   }
 
   async mount() {
@@ -44,7 +46,7 @@ export class RolloutsView {
       return;
     }
     this.root.replaceChildren(fromTemplate("rollouts-tpl"));
-    await this.render(firmware);
+    this.render(firmware, await this.rollouts());
     this.timer = setInterval(() => this.refresh().catch((err) => this.fail(err)), REFRESH_MS);
   }
 
@@ -58,19 +60,29 @@ export class RolloutsView {
     error.hidden = false;
   }
 
+  // The timer's refreshes and an action's own can overlap: an answer older than the one on screen is
+  // dropped, or a halt would show "running" again until the next tick.
   async refresh() {
-    await this.render(await api.getFirmware());
+    const ticket = ++this.asked;
+    const firmware = await api.getFirmware();
+    const rollouts = await this.rollouts();
+    if (ticket < this.drawn) return;
+    this.drawn = ticket;
+    this.render(firmware, rollouts);
     this.root.querySelector("#firmware-error").hidden = true;
   }
 
-  async render({ bundles, fleet }) {
+  async rollouts() {
+    const rollouts = (await api.listRollouts()).reverse();
+    return Promise.all(rollouts.map((r) => (this.open.has(r.id) || r.state !== "done" ? api.getRollout(r.id) : r)));
+  }
+
+  render({ bundles, fleet }, details) {
     this.root.querySelector("#fleet-versions").replaceChildren(
       ...Object.entries(fleet).map(([version, n]) => h("li", { dataset: { fw: version } }, h("strong", {}, version), ` ${n} device${n === 1 ? "" : "s"}`)));
     this.root.querySelector("#bundles").replaceChildren(
       ...(bundles.length ? bundles.map((b) => h("li", {}, h("strong", {}, b.version), ` ${b.files} file${b.files === 1 ? "" : "s"}, ${(b.size / 1024).toFixed(1)} KiB, built ${ago(b.created)}`))
         : [h("li", { class: "muted" }, "No bundles: sensorfleet firmware build --version …")]));
-    const rollouts = (await api.listRollouts()).reverse();
-    const details = await Promise.all(rollouts.map((r) => (this.open.has(r.id) || r.state !== "done" ? api.getRollout(r.id) : r)));
     this.root.querySelector("#rollouts").replaceChildren(
       ...(details.length ? details.map((r) => this.rolloutItem(r)) : [h("li", { class: "muted" }, "No rollouts yet.")]));
   }
