@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from ingest.api.tokens import Scope
-from support.browser import DESKTOP, PageProblems
+from support.browser import DESKTOP, PageProblems, wait_in_page
 from support.mosquitto import Mosquitto
 from support.mqtt import Recorder
 from support.serve import ServeProcess
@@ -86,7 +86,7 @@ def test_both_views_work_under_the_policy_and_it_stops_injected_markup(
           document.body.append(box);
         }"""
     )
-    page.wait_for_function("window.__violations.length >= 2")
+    wait_in_page(page, "() => window.__violations.length >= 2", 10, "two policy violations")
     assert page.evaluate("window.__ran") == []
     assert any(v.startswith("script-src") for v in violations(page)), violations(page)
     assert any("evil.example" in v for v in violations(page)), violations(page)
