@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from ingest.codec.payload import Limits, decode_status, decode_telemetry
+import orjson
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ingest.codec.payload import Limits, _common_points, _exact_points, decode_status, decode_telemetry
 from ingest.contract import parse_topic
 from ingest.errors import PayloadError
 from ingest.points import Point
@@ -97,6 +102,77 @@ def test_invalid_topics_are_refused(topic: str) -> None:
 def test_invalid_telemetry_is_a_payload_error(payload: bytes) -> None:
     with pytest.raises(PayloadError):
         decode(payload)
+
+
+# Readings near the common form, and the ways a reading may leave it.
+TS = st.one_of(
+    st.integers(NOW - 90_000_000, NOW + 400_000), st.integers(-(2**63), 2**64 - 1), st.floats(), st.booleans()
+)
+VALUE = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.text(max_size=3),
+    st.none(),
+)
+NAME = st.sampled_from(["v", "temp", "rh", "seq", "boot", "age", "time", "device", "1v", "a b", "ts"])
+COMMON = st.builds(
+    lambda ts, metrics: {"ts": ts, **metrics},
+    st.integers(NOW - 80_000_000, NOW + 300_000),
+    st.dictionaries(
+        st.sampled_from(["v", "temp", "rh"]),
+        st.floats(-1e300, 1e300) | st.booleans() | st.integers(-(2**63), 2**64 - 1),
+        min_size=1,
+    ),
+)
+ODD = st.one_of(
+    st.dictionaries(NAME, VALUE, max_size=5),
+    st.builds(lambda ts, metrics: {"ts": ts, **metrics}, TS, st.dictionaries(NAME, VALUE, max_size=5)),
+    VALUE,
+    st.lists(st.integers(-5, 5), max_size=2),
+)
+
+
+def shape(points: tuple[Point, ...]) -> list[Any]:
+    """Points with each value's type and the fields' order: `1.0 == True` would hide a boolean."""
+    return [(p.device, p.ts_ms, [(k, type(v), v) for k, v in p.fields.items()]) for p in points]
+
+
+@settings(max_examples=300, deadline=None)
+@example(
+    readings=[{"ts": NOW, "age": 1.5, "v": 1.0}], seq=None
+)  # reserved keys, with values a metric may have
+@example(readings=[{"ts": NOW, "seq": 2.0, "v": 1.0}], seq=1)
+@example(readings=[{"ts": NOW, "boot": True, "v": 1.0}], seq=1)
+@given(
+    readings=st.lists(COMMON, min_size=1, max_size=25) | st.lists(COMMON | ODD, min_size=1, max_size=25),
+    seq=st.none() | st.integers(0, 2**40),
+)
+def test_a_batch_in_the_common_form_gives_the_points_the_exact_decoder_gives(
+    readings: list[Any], seq: int | None
+) -> None:
+    """The common form is checked a whole batch at a time (`_common_points`); whatever it takes, the
+    reading-by-reading decoder (`_exact_points`) takes and makes the same points of, and it takes
+    nothing the exact decoder refuses."""
+    limits = Limits(max_payload_bytes=1 << 20, max_past_ms=86_400_000, max_future_ms=300_000, max_metrics=2)
+    payload = orjson.dumps(readings)
+    _exact_points("dev-0", [{"v": 1.0, "temp": 1.0}, {"rh": 1.0}], NOW, limits, None)  # names seen before
+    try:
+        exact = shape(_exact_points("dev-1", orjson.loads(payload), NOW, limits, seq))  # learns the names
+    except PayloadError:
+        exact = None
+    common = _common_points("dev-1", orjson.loads(payload), NOW, limits, seq)
+    if common is not None:
+        assert shape(common) == exact
+
+
+def test_a_batch_of_known_names_takes_the_common_form() -> None:
+    readings = [{"ts": NOW - k, "v": float(k), "door": k % 2 == 0} for k in range(20)]
+    decode(orjson.dumps({"boot": 1, "seq": 7, "readings": readings}))  # names seen once
+    points = _common_points("dev-1", orjson.loads(orjson.dumps(readings)), NOW, LIMITS, 7)
+    assert points is not None
+    assert points[0] == Point("dev-1", NOW, {"v": 0.0, "door": True, "seq": 7})
+    assert [p.fields["seq"] for p in points] == list(range(7, 27))
 
 
 def test_timestamps_inside_the_window_are_accepted() -> None:
