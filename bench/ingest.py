@@ -5,6 +5,8 @@ and `--workers 2` (a shared subscription), the state store in SQLite and in Post
 drained after a restart; latency at a steady 50 and 500 msg/s; and paho-mqtt alone (`_paho_floor`).
 In the one-process rows a bare `mosquitto_sub` counts the same messages in the same run: the broker's
 own ceiling, against which the ingest's rate is given as a ratio.
+Every row has a fresh Mosquitto and a fresh InfluxDB. The rows the targets read (one process, SQLite,
+and the latencies) run `REPEATS` times; the row shown is the median run, with every run's value beside it.
 Throughput is from the first publish until the last point is queryable in InfluxDB; CPU and peak RSS
 are the serving process's and its workers' together (from /proc).
 Latency is publish → first seen by an InfluxQL poll that asks again as soon as it has an answer (for the
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +147,7 @@ def paho_floor(root: Path, messages: int, kind: str) -> dict[str, Any]:
 def _empty_row() -> dict[str, Any]:
     keys = ["scenario", "messages", "readings stored", "publish s", "total s", "msg/s", "readings/s"]
     keys += ["CPU s / 1000 msg", "peak RSS MB", "p50 ms", "p99 ms", "broker ceiling msg/s", "of ceiling"]
+    keys.append("runs")
     return dict.fromkeys(keys, "")
 
 
@@ -324,35 +328,67 @@ def latency(root: Path, influx: InfluxDB, rate: int = 500, seconds: int = 10) ->
 
 
 FLAT, BATCHES = 100_000, 10_000
+REPEATS = 3
+"""Runs of each row a target reads; the row shown is the median run."""
+
+Scenario = Callable[[Path, InfluxDB], dict[str, Any]]
+
+
+def fresh(root: Path, name: str, scenario: Scenario) -> dict[str, Any]:
+    """`scenario` in a directory and an InfluxDB of its own, so that no earlier row's compactions run
+    beside it."""
+    workdir = root / name
+    workdir.mkdir()
+    influx = InfluxDB(workdir / "influxdb")
+    influx.start()
+    try:
+        return scenario(workdir, influx)
+    finally:
+        influx.close()
+
+
+def median_of(root: Path, name: str, scenario: Scenario, key: str) -> dict[str, Any]:
+    """The run whose `key` is the median of `REPEATS` fresh runs, with every run's `key` beside it."""
+    runs = [fresh(root, f"{name}-{n}", scenario) for n in range(REPEATS)]
+    median = sorted(runs, key=lambda r: r[key])[len(runs) // 2]
+    return {**median, "runs": f"{key}: " + " / ".join(f"{r[key]:,}" for r in runs)}
 
 
 def run() -> dict[str, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         root = Path(tmp)
-        influx = InfluxDB(root / "influxdb")
-        influx.start()
         postgres = PostgreSQL()
         postgres.start()
+
+        def rate(form: str, workers: int, pg: PostgreSQL | None = None) -> Scenario:
+            messages = FLAT if form == "flat" else BATCHES
+            return lambda where, influx: throughput(where, influx, form, workers, messages, pg)
+
         try:
             runs = {
-                "flat": throughput(root, influx, "flat", 1, FLAT),
-                "batch": throughput(root, influx, "batch", 1, BATCHES),
-                "flat 2": throughput(root, influx, "flat", 2, FLAT),
-                "batch 2": throughput(root, influx, "batch", 2, BATCHES),
-                "flat pg": throughput(root, influx, "flat", 1, FLAT, postgres),
-                "batch pg": throughput(root, influx, "batch", 1, BATCHES, postgres),
-                "flat 2 pg": throughput(root, influx, "flat", 2, FLAT, postgres),
-                "batch 2 pg": throughput(root, influx, "batch", 2, BATCHES, postgres),
-                "drain": drain(root, influx, "flat", FLAT),
-                "drain batch": drain(root, influx, "batch", BATCHES),
-                "latency 50": latency(root, influx, rate=50, seconds=20),
-                "latency 500": latency(root, influx, rate=500),
+                "flat": median_of(root, "flat", rate("flat", 1), "msg/s"),
+                "batch": median_of(root, "batch", rate("batch", 1), "readings/s"),
+                "flat 2": fresh(root, "flat-2", rate("flat", 2)),
+                "batch 2": fresh(root, "batch-2", rate("batch", 2)),
+                "flat pg": fresh(root, "flat-pg", rate("flat", 1, postgres)),
+                "batch pg": fresh(root, "batch-pg", rate("batch", 1, postgres)),
+                "flat 2 pg": fresh(root, "flat-2-pg", rate("flat", 2, postgres)),
+                "batch 2 pg": fresh(root, "batch-2-pg", rate("batch", 2, postgres)),
+                "drain": fresh(root, "drain", lambda where, influx: drain(where, influx, "flat", FLAT)),
+                "drain batch": fresh(
+                    root, "drain-batch", lambda where, influx: drain(where, influx, "batch", BATCHES)
+                ),
+                "latency 50": median_of(
+                    root, "latency-50", lambda where, influx: latency(where, influx, 50, 20), "p99 ms"
+                ),
+                "latency 500": median_of(
+                    root, "latency-500", lambda where, influx: latency(where, influx, 500, 10), "p99 ms"
+                ),
                 "paho": paho_floor(root, FLAT, "intake"),
                 "paho stock": paho_floor(root, FLAT, "stock"),
             }
         finally:
             postgres.close()
-            influx.close()
     return {"runs": list(runs.values()), "targets": targets(runs)}
 
 
