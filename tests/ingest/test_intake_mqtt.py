@@ -12,11 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+import paho.mqtt.client as mqtt
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from paho.mqtt import _packet
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from ingest.intake.mqtt import BufferedSocket, IntakeConfig, MqttIntake
+from ingest.intake.mqtt import BufferedSocket, IntakeConfig, MqttIntake, plain_publish
 from ingest.pipeline.work import Message
 from support.boards import TlsBroker
 from support.mosquitto import Mosquitto
@@ -108,6 +113,60 @@ def test_close_sends_what_paho_wrote_last(pair: tuple[BufferedSocket, socket.soc
     assert peer.recv(10) == b"\xe0\x00"
 
 
+def publish_packet(qos: int, flags: int, topic: bytes, mid: int, properties: bytes, payload: bytes) -> bytes:
+    """A PUBLISH after its remaining length: topic, packet id (QoS 1 and 2), properties, payload."""
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
+    return body + properties + payload
+
+
+PROPERTIES = st.sampled_from(
+    [b"\x00", b"\x02\x01\x01", b"\x05\x02\x00\x00\x00\x3c", b"\x03\x23\x00\x07", b"", b"\x80"]
+)
+"""None; a payload format indicator; a message expiry; a topic alias; missing; a length cut short."""
+
+
+@example(header=0x32, packet=publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x00", b'{"v":1}'))
+@given(
+    header=st.integers(0x30, 0x3F),
+    packet=st.builds(
+        publish_packet,
+        st.integers(0, 2),
+        st.just(0),
+        st.binary(max_size=20),
+        st.integers(0, 65535),
+        PROPERTIES,
+        st.binary(),
+    )
+    | st.binary(max_size=40),
+)
+def test_a_publish_without_properties_decodes_as_paho_decodes_it_and_any_other_is_left_to_paho(
+    header: int, packet: bytes
+) -> None:
+    mine = plain_publish(mqtt.MQTTv5, header, bytearray(packet))
+    if mine is None:
+        return
+    paho = _packet.decode_publish(header, bytearray(packet), mqtt.MQTTv5)  # raises on a packet it cannot read
+    assert paho.properties is not None and paho.properties.json() == {}
+    assert (mine._topic, mine.mid, mine.qos, mine.dup, mine.retain, mine.payload) == (
+        paho.topic,
+        paho.mid,
+        paho.qos,
+        paho.dup,
+        paho.retain,
+        paho.payload,
+    )
+    assert type(mine.payload) is bytes
+
+
+def test_only_an_mqtt5_publish_at_qos_0_or_1_without_properties_is_decoded_here() -> None:
+    plain = publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x00", b"{}")
+    assert plain_publish(mqtt.MQTTv5, 0x32, plain) is not None
+    assert plain_publish(mqtt.MQTTv311, 0x32, plain) is None
+    assert plain_publish(mqtt.MQTTv5, 0x34, plain) is None  # QoS 2
+    with_expiry = publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x05\x02\x00\x00\x00\x3c", b"{}")
+    assert plain_publish(mqtt.MQTTv5, 0x32, with_expiry) is None
+
+
 MESSAGES = 1000
 
 
@@ -162,6 +221,22 @@ def test_every_message_arrives_and_every_acknowledgement_reaches_the_broker(
         publisher.publish("sf/dev-1/telemetry", b'{"n":%d}' % i)
     acker.join(60)
     assert sorted(m.payload for m in burst) == sorted(b'{"n":%d}' % i for i in range(MESSAGES))
+
+    # A message with MQTT 5 properties, which the broker passes on, takes paho's own way in.
+    v5 = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="v5-publisher", protocol=mqtt.MQTTv5)
+    if tls:
+        v5.tls_set(str(tb.ca))
+    v5.connect("127.0.0.1", tb.tls_port if tls else broker.port)
+    v5.loop_start()
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.MessageExpiryInterval = 60
+    properties.UserProperty = ("site", "north")
+    v5.publish("sf/dev-2/telemetry", b'{"props":1}', 1, properties=properties).wait_for_publish(10)
+    with_properties = received.get(timeout=10)
+    assert (with_properties.topic, with_properties.payload) == ("sf/dev-2/telemetry", b'{"props":1}')
+    with_properties.ack()
+    v5.disconnect()
+    v5.loop_stop()
     time.sleep(0.5)  # the last acknowledgements' way to the broker
     intake.stop()
 
