@@ -2,7 +2,7 @@
 acknowledgement, the same receive maximum) but acknowledging each message at once and doing nothing
 else: what paho alone costs per message, the floor of any ingest built on it. CLIENT is `intake` for
 the intake's client (`ingest.intake.mqtt.Client`: paho on a buffered socket, reading every buffered
-packet per pass of its loop), `stock` for paho's own.
+packet per pass of its loop, reading a PUBLISH without properties itself), `stock` for paho's own.
 
 `python -m bench._paho_floor PORT COUNT CLIENT` subscribes, prints `ready`, and exits after COUNT
 messages on `sf/+/telemetry`, printing `{"seconds": first to last message, "cpu_s": the process's CPU
@@ -38,17 +38,19 @@ def main(port: int, count: int, kind: str) -> int:
     make = Client if kind == "intake" else mqtt.Client
     client = make(CallbackAPIVersion.VERSION2, client_id="paho-floor", protocol=mqtt.MQTTv5, manual_ack=True)
 
-    def on_message(c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+    def take(mid: int, qos: int) -> None:
         nonlocal received
         if received == 0:
             marks["t0"], marks["cpu0"] = time.monotonic(), _cpu()
         received += 1
-        c.ack(message.mid, message.qos)
+        client.ack(mid, qos)
         if received == count:
             marks["t1"], marks["cpu1"] = time.monotonic(), _cpu()
             done.set()
 
-    client.on_message = on_message
+    client.on_message = lambda c, userdata, message: take(message.mid, message.qos)
+    if isinstance(client, Client):
+        client.on_plain_publish = lambda publish: take(publish.mid, publish.qos)
     client.on_subscribe = lambda *args: subscribed.set()
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = 300

@@ -147,13 +147,12 @@ def test_a_publish_without_properties_decodes_as_paho_decodes_it_and_any_other_i
         return
     paho = _packet.decode_publish(header, bytearray(packet), mqtt.MQTTv5)  # raises on a packet it cannot read
     assert paho.properties is not None and paho.properties.json() == {}
-    assert (mine._topic, mine.mid, mine.qos, mine.dup, mine.retain, mine.payload) == (
-        paho.topic,
+    assert (mine.topic, mine.payload, mine.mid, mine.qos, mine.retain) == (
+        paho.topic.decode(),
+        paho.payload,
         paho.mid,
         paho.qos,
-        paho.dup,
         paho.retain,
-        paho.payload,
     )
     assert type(mine.payload) is bytes
 
@@ -165,6 +164,8 @@ def test_only_an_mqtt5_publish_at_qos_0_or_1_without_properties_is_decoded_here(
     assert plain_publish(mqtt.MQTTv5, 0x34, plain) is None  # QoS 2
     with_expiry = publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x05\x02\x00\x00\x00\x3c", b"{}")
     assert plain_publish(mqtt.MQTTv5, 0x32, with_expiry) is None
+    not_utf8 = publish_packet(1, 0, b"sf/\xff/telemetry", 7, b"\x00", b"{}")
+    assert plain_publish(mqtt.MQTTv5, 0x32, not_utf8) is None  # paho's message says what is wrong with it
 
 
 MESSAGES = 1000
