@@ -10,8 +10,8 @@ type, its length, the rest); each acknowledgement is a `send` of its own. Under 
 cost more than the packets. Here its socket reads ahead (`BufferedSocket`) and the client reads every
 packet already buffered before it waits again (`Client.loop_read`); what it writes goes out together
 once per pass of its loop. A PUBLISH without MQTT 5 properties (what boards send) is read here
-(`plain_publish`) and handed on without paho's properties object, which cost more than the rest of
-the packet.
+(`plain_publish`) and handed to the intake directly, without paho's properties object (which cost
+more than the rest of the packet), message object and callback dispatch.
 """
 
 from __future__ import annotations
