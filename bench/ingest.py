@@ -349,7 +349,7 @@ def fresh(root: Path, name: str, scenario: Scenario) -> dict[str, Any]:
 
 def median_of(root: Path, name: str, scenario: Scenario, key: str) -> dict[str, Any]:
     """The run whose `key` is the median of `REPEATS` fresh runs, with every run's `key` beside it."""
-    runs = [fresh(root, f"{name}-{n}", scenario) for n in range(REPEATS)]
+    runs = [fresh(root, f"{name}-run{n}", scenario) for n in range(REPEATS)]
     median = sorted(runs, key=lambda r: r[key])[len(runs) // 2]
     return {**median, "runs": f"{key}: " + " / ".join(f"{r[key]:,}" for r in runs)}
 
