@@ -269,7 +269,9 @@ class AlertEngine:
                     if quiet and not _past(c, low, high):
                         continue
                     for ts_ms, value in values:
-                        truth = _threshold(c, value, self._truth.get(key, False))
+                        # A process that has not seen the condition yet (restarted, or its readings
+                        # shared with another process) but knows the alert is on keeps it inside the band.
+                        truth = _threshold(c, value, self._truth.get(key, key in self._active))
                         self._apply(rule, device, truth, {"value": value, "at": ts_ms}, now)
                 elif isinstance(c, Rate):
                     if rate is None:
@@ -397,9 +399,11 @@ class AlertEngine:
                 )
         elif alert is not None:
             del self._active[key]
-            if alert.state == "pending":
-                self.store.cancel(alert.id)
-            elif alert.state == "firing":
+            # Another process may have fired the alert since this one last read it as pending: what
+            # cannot be cancelled is resolved (the store moves only a firing alert, and only once).
+            if alert.state == "pending" and self.store.cancel(alert.id):
+                return
+            if alert.state in ("pending", "firing"):
                 notes = self._notes(rule, device, "resolved", alert.started_ms, now_ms, value)
                 if self.store.resolve(alert.id, now_ms, value, notes):
                     self.metrics.add("alert_transitions")

@@ -137,6 +137,44 @@ def test_two_processes_seeing_the_same_readings_notify_each_transition_once(stat
     ]
 
 
+def test_a_process_that_last_saw_an_alert_pending_resolves_it_once_another_fired_it(
+    state: StateDatabase,
+) -> None:
+    """On a shared subscription the reading that ends an alert may reach the process that has not
+    looked at the store since another one fired it."""
+    store, clock, world = AlertStore(state), Clock(), World()
+    store.add_rule(rule(**HOT, condition=ABOVE_30), 0)
+    a, b = engine(state, world, clock, "ingest:a"), engine(state, world, clock, "ingest:b")
+    reading(a, "dev-1", 31, clock)
+    reading(b, "dev-1", 32, clock)  # b learns of a's pending alert
+    clock.now += 3.5
+    a.tick()
+    assert [x.state for x in store.active()] == ["firing"]
+    reading(b, "dev-1", 27.9, clock)  # before b's next tick
+    assert store.active() == []
+    assert [(s, t) for s, t, _ in notes(store)] == [
+        ("firing", HOOK),
+        ("firing", MQTT_TARGET),
+        ("resolved", HOOK),
+        ("resolved", MQTT_TARGET),
+    ]
+
+
+def test_a_process_new_to_the_condition_keeps_a_known_alert_on_inside_the_band(state: StateDatabase) -> None:
+    store, clock, world = AlertStore(state), Clock(), World()
+    store.add_rule(rule(**HOT, condition=ABOVE_30), 0)
+    a = engine(state, world, clock, "ingest:a")
+    reading(a, "dev-1", 31, clock)
+    clock.now += 3.5
+    a.tick()
+    b = engine(state, world, clock, "ingest:b")  # started now: it reads the firing alert, no readings yet
+    for value in (29.5, 28.5, 30):
+        reading(b, "dev-1", value, clock)
+    assert [x.state for x in store.active()] == ["firing"]
+    reading(b, "dev-1", 27.9, clock)
+    assert store.active() == []
+
+
 @pytest.mark.parametrize("phase", ["pending", "firing"])
 def test_a_restart_neither_loses_an_alert_nor_notifies_it_twice(state: StateDatabase, phase: str) -> None:
     store, clock, world = AlertStore(state), Clock(), World()
