@@ -335,8 +335,7 @@ Scenario = Callable[[Path, InfluxDB], dict[str, Any]]
 
 
 def fresh(root: Path, name: str, scenario: Scenario) -> dict[str, Any]:
-    """`scenario` in a directory and an InfluxDB of its own, so that no earlier row's compactions run
-    beside it."""
+    """`scenario` in a directory and an InfluxDB of its own, not in a database the earlier rows filled."""
     workdir = root / name
     workdir.mkdir()
     influx = InfluxDB(workdir / "influxdb")

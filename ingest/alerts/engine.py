@@ -403,11 +403,10 @@ class AlertEngine:
             # cannot be cancelled is resolved (the store moves only a firing alert, and only once).
             if alert.state == "pending" and self.store.cancel(alert.id):
                 return
-            if alert.state in ("pending", "firing"):
-                notes = self._notes(rule, device, "resolved", alert.started_ms, now_ms, value)
-                if self.store.resolve(alert.id, now_ms, value, notes):
-                    self.metrics.add("alert_transitions")
-                    self.wake()
+            notes = self._notes(rule, device, "resolved", alert.started_ms, now_ms, value)
+            if self.store.resolve(alert.id, now_ms, value, notes):
+                self.metrics.add("alert_transitions")
+                self.wake()
 
     def _notes(
         self,

@@ -113,7 +113,7 @@ def test_close_sends_what_paho_wrote_last(pair: tuple[BufferedSocket, socket.soc
     assert peer.recv(10) == b"\xe0\x00"
 
 
-def publish_packet(qos: int, flags: int, topic: bytes, mid: int, properties: bytes, payload: bytes) -> bytes:
+def publish_packet(qos: int, topic: bytes, mid: int, properties: bytes, payload: bytes) -> bytes:
     """A PUBLISH after its remaining length: topic, packet id (QoS 1 and 2), properties, payload."""
     body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
     return body + properties + payload
@@ -125,13 +125,12 @@ PROPERTIES = st.sampled_from(
 """None; a payload format indicator; a message expiry; a topic alias; missing; a length cut short."""
 
 
-@example(header=0x32, packet=publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x00", b'{"v":1}'))
+@example(header=0x32, packet=publish_packet(1, b"sf/dev-1/telemetry", 7, b"\x00", b'{"v":1}'))
 @given(
     header=st.integers(0x30, 0x3F),
     packet=st.builds(
         publish_packet,
         st.integers(0, 2),
-        st.just(0),
         st.binary(max_size=20),
         st.integers(0, 65535),
         PROPERTIES,
@@ -158,13 +157,13 @@ def test_a_publish_without_properties_decodes_as_paho_decodes_it_and_any_other_i
 
 
 def test_only_an_mqtt5_publish_at_qos_0_or_1_without_properties_is_decoded_here() -> None:
-    plain = publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x00", b"{}")
+    plain = publish_packet(1, b"sf/dev-1/telemetry", 7, b"\x00", b"{}")
     assert plain_publish(mqtt.MQTTv5, 0x32, plain) is not None
     assert plain_publish(mqtt.MQTTv311, 0x32, plain) is None
     assert plain_publish(mqtt.MQTTv5, 0x34, plain) is None  # QoS 2
-    with_expiry = publish_packet(1, 0, b"sf/dev-1/telemetry", 7, b"\x05\x02\x00\x00\x00\x3c", b"{}")
+    with_expiry = publish_packet(1, b"sf/dev-1/telemetry", 7, b"\x05\x02\x00\x00\x00\x3c", b"{}")
     assert plain_publish(mqtt.MQTTv5, 0x32, with_expiry) is None
-    not_utf8 = publish_packet(1, 0, b"sf/\xff/telemetry", 7, b"\x00", b"{}")
+    not_utf8 = publish_packet(1, b"sf/\xff/telemetry", 7, b"\x00", b"{}")
     assert plain_publish(mqtt.MQTTv5, 0x32, not_utf8) is None  # paho's message says what is wrong with it
 
 
