@@ -9,7 +9,8 @@ id comes only from the topic. Numbers are stored as float, booleans stay bool.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain
+from operator import attrgetter
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -30,7 +31,7 @@ from ingest.contract import (
     is_metric_name,
 )
 from ingest.errors import PayloadError
-from ingest.points import FieldValue, Point
+from ingest.points import FieldValue, Point, points_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,13 @@ class Telemetry:
     points: tuple[Point, ...]
     boot: int | None = None
     seq: int | None = None
+
+    def names(self) -> set[str]:
+        """The field names its points use: the metrics, and `seq` when numbered."""
+        return set().union(*map(_FIELDS, self.points))
+
+
+_FIELDS = attrgetter("fields")
 
 
 def decode_json(payload: bytes, limits: Limits) -> Any:
@@ -129,7 +137,7 @@ def _common_points(
     if seq is not None:
         for n, reading in enumerate(readings, seq):
             reading["seq"] = n
-    return tuple(map(Point, repeat(device), stamps, readings))
+    return tuple(points_of(device, stamps, readings))
 
 
 def _exact_points(

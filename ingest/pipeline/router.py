@@ -46,7 +46,7 @@ class Router:
             raise PayloadError(f"device {device!r} is not registered (strict mode)")
         if kind == "telemetry":
             telemetry = decode_telemetry(device, message.payload, message.received_ms, self.limits)
-            over = self.registry.claim_metrics(device, {k for p in telemetry.points for k in p.fields})
+            over = self.registry.claim_metrics(device, telemetry.names())
             if over:
                 raise PayloadError(
                     f"device {device!r} would use more than {self.registry.max_metrics} metric names "

@@ -46,7 +46,7 @@ class MetricNames:
 
     def unstored(self, messages: Iterable[tuple[Telemetry, int]]) -> set[tuple[str, str]]:
         """The (device, metric) pairs the telemetry uses that are not in the table yet."""
-        return {(t.device, k) for t, _ in messages for p in t.points for k in p.fields} - self._stored
+        return {(t.device, k) for t, _ in messages for k in t.names()} - self._stored
 
     def capped(self, names: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
         """At most `max_metrics` of each device's names, the first in sorted order."""

@@ -172,7 +172,14 @@ def test_a_batch_of_known_names_takes_the_common_form() -> None:
     points = _common_points("dev-1", orjson.loads(orjson.dumps(readings)), NOW, LIMITS, 7)
     assert points is not None
     assert points[0] == Point("dev-1", NOW, {"v": 0.0, "door": True, "seq": 7})
+    assert {type(p) for p in points} == {Point}
     assert [p.fields["seq"] for p in points] == list(range(7, 27))
+
+
+def test_telemetry_names_the_fields_its_points_use() -> None:
+    batch = decode(b'{"boot":1,"seq":5,"readings":[{"ts":1764000000000,"v":1},{"ts":1764000000001,"rh":2}]}')
+    assert batch.names() == {"v", "rh", "seq"}
+    assert decode(b'{"door":true}').names() == {"door"}
 
 
 def test_timestamps_inside_the_window_are_accepted() -> None:
