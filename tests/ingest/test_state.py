@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -25,7 +27,7 @@ from ingest.provision.ids import INGEST_USERNAME
 from ingest.provision.inventory import Inventory
 from ingest.registry import Registry
 from ingest.state.database import STATE_FILE, StateDatabase
-from ingest.state.migrate import current, head, open_state, upgrade
+from ingest.state.migrate import HEAD, current, head, open_state, upgrade
 from ingest.state.schema import api_tokens
 from support.postgres import PostgreSQL
 
@@ -86,6 +88,32 @@ def test_a_new_database_is_at_the_head_revision_and_upgrading_again_changes_noth
     TokenStore(state).create(Scope.READ)
     assert upgrade(state, tmp_path / "data") == head()
     assert len(TokenStore(state).list()) == 1
+
+
+def test_head_is_the_newest_migration() -> None:
+    assert head() == HEAD
+
+
+def test_a_database_at_head_opens_without_loading_alembic(
+    state: StateDatabase, state_url: str, tmp_path: Path
+) -> None:
+    """Alembic is loaded only to migrate: a serving process that finds its database current is
+    spared its memory. A database that is not current is migrated, as every other test here shows."""
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from ingest.state.migrate import open_state; "
+            f"open_state(Path(sys.argv[1]), {state_url!r}).close(); print(sorted(sys.modules))",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = opened.stdout.split("'")
+    assert "sqlalchemy" in modules and "ingest.state.migrate" in modules
+    assert "alembic" not in modules
 
 
 def test_a_data_dir_of_the_release_before_is_taken_in_once(state_url: str, tmp_path: Path) -> None:
