@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from ingest.errors import PermanentStoreError, QueryError
+from ingest.errors import PermanentStoreError, QueryError, TransientStoreError
 from ingest.points import Point
 from ingest.storage.base import Agg, Store
 from ingest.storage.influx import InfluxStore
@@ -164,3 +167,45 @@ def test_both_stores_name_each_devices_metrics(stores: tuple[Store, Store]) -> N
     influx, sqlite = stores
     expected = {"dev-1": {"temperature", "door", "seq"}, "dev-2": {"temperature", "humidity"}}
     assert influx.metric_names() == sqlite.metric_names() == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "api", "path", "params"),
+    [
+        ("http://influx.test", "v1", "/write", {"db": "sf", "precision": "ms"}),
+        ("http://proxy.test/influx", "v1", "/influx/write", {"db": "sf", "precision": "ms"}),
+        ("http://influx.test", "v2", "/api/v2/write", {"bucket": "sf", "precision": "ms", "org": "o"}),
+    ],
+)
+def test_each_influx_write_is_its_own_request(url: str, api: str, path: str, params: dict[str, str]) -> None:
+    """Writes share a URL and headers built once; each has its own body, length and the client's timeout."""
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(204))
+    http = InfluxHttp(url, "sf", api, token="t0k", org="o", timeout=3.5, transport=transport)  # type: ignore[arg-type]
+    bodies = [
+        b"telemetry,device=dev-1 v=1.5 1764000000000",
+        b"telemetry,device=dev-22 v=10.25,seq=7i 1764000000001",
+    ]
+    for body in bodies:
+        http.write(body)
+    http.close()
+    for request, body in zip(sent, bodies, strict=True):
+        assert (request.method, request.url.path, dict(request.url.params)) == ("POST", path, params)
+        assert gzip.decompress(request.content) == body
+        assert request.headers["Content-Length"] == str(len(request.content))
+        assert request.headers["Content-Encoding"] == "gzip"
+        assert request.headers["Authorization"] == "Token t0k"
+        assert request.extensions["timeout"] == httpx.Timeout(3.5).as_dict()
+
+
+def test_an_influx_write_that_gets_no_answer_times_out() -> None:
+    """A server that takes the connection and never answers: the write fails after the client's timeout
+    (the writer then retries or spools), it does not wait forever."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.listen()
+        http = InfluxHttp(f"http://127.0.0.1:{server.getsockname()[1]}", "sf", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(TransientStoreError, match="unreachable"):
+            http.write(b"telemetry,device=dev-1 v=1 1764000000000")
+        assert time.monotonic() - started < 10
+        http.close()
