@@ -35,7 +35,7 @@ class InfluxHttp:
         transport: httpx.BaseTransport | None = None,
     ):
         headers = {"Authorization": f"Token {token}"} if token else {}
-        self.db, self.api, self.org = db, api, org
+        self.db = db
         self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport)
         if api == "v2":
             path, params = "/api/v2/write", {"bucket": db, "precision": "ms", "org": org or ""}
