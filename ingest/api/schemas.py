@@ -26,7 +26,9 @@ class LatestOut(BaseModel):
 class BootOut(BaseModel):
     boot: int
     received: int
-    missing: list[tuple[int, int]] = Field(description="inclusive seq ranges never received")
+    missing: list[tuple[int, int]] = Field(
+        description="inclusive seq ranges never received, between the boot's newest 100 ranges received"
+    )
 
 
 class CompletenessOut(BaseModel):

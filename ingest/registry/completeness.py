@@ -14,6 +14,9 @@ from ingest.state.schema import seq_ranges
 
 BOOTS_KEPT = 8
 """Per device; the ranges of older boots are deleted as new boots arrive."""
+RANGES_KEPT = 100
+"""Per boot. A boot with more gaps (a board that skips numbers, broken or crafted to) keeps its newest
+ranges: every write that counts the boot reads and rewrites them, so their number is its cost."""
 
 
 class SeqRanges:
@@ -21,7 +24,9 @@ class SeqRanges:
         self.ranges: list[tuple[int, int]] = sorted(ranges or [])
 
     def add(self, lo: int, hi: int) -> int:
-        """Records seqs lo..hi (inclusive); returns how many of them had arrived before."""
+        """Records seqs lo..hi (inclusive); returns how many of them had arrived before. Beyond
+        `RANGES_KEPT` ranges the oldest are forgotten: their readings are no longer counted for the
+        boot, and a seq in them that comes again is not known as a duplicate."""
         duplicates = 0
         i = bisect.bisect_left(self.ranges, (lo, lo))
         if i > 0 and self.ranges[i - 1][1] >= lo - 1:
@@ -33,6 +38,7 @@ class SeqRanges:
             new_lo, new_hi = min(new_lo, a), max(new_hi, b)
             j += 1
         self.ranges[i:j] = [(new_lo, new_hi)]
+        del self.ranges[:-RANGES_KEPT]
         return duplicates
 
     def received(self) -> int:
