@@ -61,7 +61,7 @@ class InfluxHttp:
             content=gzip.compress(body, 1),
         )
         try:
-            response = self._client.send(request)
+            response = _released(self._client.send(request))
         except httpx.HTTPError as e:
             raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
         self._raise_for(response)
@@ -76,8 +76,10 @@ class InfluxHttp:
             return []
         try:
             # POST: the statements go in the body, which has no URL length limit.
-            response = self._client.post(
-                "/query", params={"db": self.db, "epoch": "ms"}, data={"q": ";\n".join(statements)}
+            response = _released(
+                self._client.post(
+                    "/query", params={"db": self.db, "epoch": "ms"}, data={"q": ";\n".join(statements)}
+                )
             )
         except httpx.HTTPError as e:
             raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
@@ -92,7 +94,7 @@ class InfluxHttp:
 
     def ping(self) -> bool:
         try:
-            return self._client.get("/ping", timeout=2).status_code == 204
+            return _released(self._client.get("/ping", timeout=2)).status_code == 204
         except httpx.HTTPError:
             return False
 
@@ -110,6 +112,15 @@ class InfluxHttp:
         if status in _TRANSIENT:
             raise TransientStoreError(f"InfluxDB {status}: {detail}", _retry_after(response))
         raise PermanentStoreError(f"InfluxDB {status}: {detail}")
+
+
+def _released(response: httpx.Response) -> httpx.Response:
+    """The response, read, without its tie to its body stream: httpx links the two both ways, a cycle
+    that only the garbage collector frees, and with it the request's body and the answer. A serving
+    process runs that collector rarely (`service.freeze_startup_heap`), so each write and query would
+    otherwise hold its bytes until then."""
+    response.stream = httpx.ByteStream(b"")
+    return response
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import socket
 import time
@@ -209,3 +210,31 @@ def test_an_influx_write_that_gets_no_answer_times_out() -> None:
             http.write(b"telemetry,device=dev-1 v=1 1764000000000")
         assert time.monotonic() - started < 10
         http.close()
+
+
+def test_influx_requests_leave_nothing_for_the_garbage_collector() -> None:
+    """Writes, queries and pings are freed when done, not at the collector's next pass (which a serving
+    process runs rarely): what the collector finds after them is nothing of theirs."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/query":
+            return httpx.Response(200, json={"results": [{"statement_id": 0, "series": []}]})
+        return httpx.Response(204)
+
+    http = InfluxHttp("http://influx.test", "sf", transport=httpx.MockTransport(answer))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for n in range(5):
+            http.write(b"telemetry,device=dev-1 v=1.5 %d" % (T0 + n))
+            assert http.query('SELECT "v" FROM "telemetry"') == []
+            assert http.ping()
+        gc.collect()
+        left = {type(o).__module__.split(".")[0] for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        http.close()
+    assert not left & {"httpx", "httpcore"}
