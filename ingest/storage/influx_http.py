@@ -55,16 +55,9 @@ class InfluxHttp:
     def write(self, body: bytes) -> None:
         """Writes line protocol at ms precision, gzipped."""
         request = httpx.Request(
-            "POST",
-            self._write_url,
-            headers=self._write_headers,
-            content=gzip.compress(body, 1),
+            "POST", self._write_url, headers=self._write_headers, content=gzip.compress(body, 1)
         )
-        try:
-            response = _released(self._client.send(request))
-        except httpx.HTTPError as e:
-            raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
-        self._raise_for(response)
+        self._raise_for(self._send(request))
 
     def query(self, q: str) -> list[dict[str, Any]]:
         """Runs one InfluxQL statement; returns its series (empty when there are none)."""
@@ -74,15 +67,12 @@ class InfluxHttp:
         """Runs several InfluxQL statements in one request; returns each one's series, in order."""
         if not statements:
             return []
-        try:
-            # POST: the statements go in the body, which has no URL length limit.
-            response = _released(
-                self._client.post(
-                    "/query", params={"db": self.db, "epoch": "ms"}, data={"q": ";\n".join(statements)}
-                )
+        # POST: the statements go in the body, which has no URL length limit.
+        response = self._send(
+            self._client.build_request(
+                "POST", "/query", params={"db": self.db, "epoch": "ms"}, data={"q": ";\n".join(statements)}
             )
-        except httpx.HTTPError as e:
-            raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
+        )
         self._raise_for(response)
         results = sorted(orjson.loads(response.content)["results"], key=lambda r: r.get("statement_id", 0))
         if len(results) != len(statements):
@@ -94,12 +84,26 @@ class InfluxHttp:
 
     def ping(self) -> bool:
         try:
-            return _released(self._client.get("/ping", timeout=2)).status_code == 204
-        except httpx.HTTPError:
+            return self._send(self._client.build_request("GET", "/ping", timeout=2)).status_code == 204
+        except TransientStoreError:
             return False
 
     def close(self) -> None:
         self._client.close()
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """Sends `request` and reads the answer; InfluxDB out of reach is a TransientStoreError.
+
+        The answer comes back without its tie to its body stream: httpx links the two both ways, a
+        cycle that only the garbage collector frees, and with it the request's body and the answer. A
+        serving process runs that collector rarely (`service.freeze_startup_heap`), so each request
+        would otherwise hold its bytes until then."""
+        try:
+            response = self._client.send(request)
+        except httpx.HTTPError as e:
+            raise TransientStoreError(f"InfluxDB unreachable: {e!r}") from e
+        response.stream = httpx.ByteStream(b"")
+        return response
 
     @staticmethod
     def _raise_for(response: httpx.Response) -> None:
@@ -112,15 +116,6 @@ class InfluxHttp:
         if status in _TRANSIENT:
             raise TransientStoreError(f"InfluxDB {status}: {detail}", _retry_after(response))
         raise PermanentStoreError(f"InfluxDB {status}: {detail}")
-
-
-def _released(response: httpx.Response) -> httpx.Response:
-    """The response, read, without its tie to its body stream: httpx links the two both ways, a cycle
-    that only the garbage collector frees, and with it the request's body and the answer. A serving
-    process runs that collector rarely (`service.freeze_startup_heap`), so each write and query would
-    otherwise hold its bytes until then."""
-    response.stream = httpx.ByteStream(b"")
-    return response
 
 
 def _retry_after(response: httpx.Response) -> float | None:
